@@ -1,0 +1,42 @@
+"""The ``forktrace`` command line.
+
+Each part of forktrace registers its commands here from a light module whose
+command bodies import their heavy dependencies (chDB, gRPC, Grafana) lazily, so
+``forktrace --help`` stays fast and works with only the base install.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from forktrace import __version__
+
+app = typer.Typer(
+    name="forktrace",
+    help="Make parallel AI-agent work legible: runs, forks, branches and decisions.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"forktrace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """forktrace: make parallel AI-agent work legible."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
