@@ -105,10 +105,30 @@ class ForkStrategy(str, Enum):
     MAP = "map"
 
 
+# Ids: a fork's id is its fork span's SpanId and a branch's id is its branch
+# span's SpanId (16 lowercase hex digits), so the views join on SpanId. The run
+# id is a uuid4 hex unless the user gives one. A branch path is the chain of
+# branch indices from the run down, dot-separated ("1.0.2"); outside any
+# branch it is the empty string.
+#
+# Which span carries what: a fork span has FORK_ID = its own id and the lineage
+# of the branch it was opened in; a branch span has FORK_ID = its fork's id and
+# BRANCH_ID / BRANCH_PATH = its own; every other span carries the innermost
+# fork, branch and agent around it.
+
 BRANCH_INDEX = "forktrace.branch.index"
 BRANCH_LABEL = "forktrace.branch.label"
 BRANCH_OUTCOME = "forktrace.branch.outcome"
 BRANCH_OUTCOME_REASON = "forktrace.branch.outcome_reason"
+
+
+# A branch's outcome is often known only after its span ended (the losers of a
+# fork are known when the fork chooses). The fork span therefore carries one
+# BRANCH_OUTCOME_EVENT per branch when it ends, with BRANCH_ID, BRANCH_OUTCOME
+# and BRANCH_OUTCOME_REASON; that event wins over the branch span's own
+# BRANCH_OUTCOME attribute, which records what was known when the branch ended
+# (failed, cancelled, or set explicitly).
+BRANCH_OUTCOME_EVENT = "forktrace.branch.outcome"
 
 
 class BranchOutcome(str, Enum):
