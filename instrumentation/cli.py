@@ -34,6 +34,11 @@ def _root(
     """forktrace: make parallel AI-agent work legible."""
 
 
+from forktrace.collector import commands as _collector_commands  # noqa: E402
+
+_collector_commands.register(app)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,217 @@
+"""Read-only SQL over forktrace's data, wherever it lives.
+
+``open_reader()`` resolves, in order: an explicit collector ``endpoint``, an
+explicit ``clickhouse`` URL, a collector running for the data directory (found
+through its discovery file), else the data directory opened directly with
+chDB. Every reader answers ``query(sql, parameters)`` with the same Python
+values, so callers never care which one they got. Parameters use ClickHouse's
+``{name:Type}`` binding and are bound by the engine, never pasted into SQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import decimal
+import ipaddress
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from forktrace.collector import config, discovery, store
+
+
+@dataclass
+class QueryResult:
+    column_names: list[str]
+    rows: list[tuple[Any, ...]]
+    types: list[str] = field(default_factory=list)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.column_names, row, strict=False)) for row in self.rows]
+
+
+class QueryError(RuntimeError):
+    """The engine rejected a query (bad SQL, a write on a read-only endpoint, ...)."""
+
+
+class Reader(Protocol):
+    source: str
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult: ...
+
+    def close(self) -> None: ...
+
+
+class ClientReader:
+    """Queries through a clickhouse-connect client (chDB or a server)."""
+
+    def __init__(self, client: Any, source: str, *, owns_client: bool = True) -> None:
+        self.client = client
+        self.source = source
+        self._owns_client = owns_client
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        return run_query(self.client, sql, parameters)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+
+def run_query(
+    client: Any,
+    sql: str,
+    parameters: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> QueryResult:
+    try:
+        result = client.query(sql, parameters=parameters or None, settings=settings)
+    except Exception as exc:
+        raise QueryError(_clean_error(str(exc))) from exc
+    return QueryResult(
+        column_names=list(result.column_names),
+        rows=[tuple(row) for row in result.result_rows],
+        types=[t.name for t in result.column_types],
+    )
+
+
+def _clean_error(message: str) -> str:
+    # clickhouse-connect prefixes engine errors with its own context lines
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return next(
+        (line for line in lines if "DB::Exception" in line), lines[-1] if lines else message
+    )
+
+
+class EndpointReader:
+    """Queries a running collector's ``POST /api/sql`` endpoint."""
+
+    def __init__(self, endpoint: str, token: str | None = None, timeout: float = 60.0) -> None:
+        base = endpoint.rstrip("/")
+        self.url = base if base.endswith("/api/sql") else f"{base}/api/sql"
+        self.source = self.url
+        self._token = token if token is not None else os.environ.get(config.TOKEN_ENV)
+        self._timeout = timeout
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        body = json.dumps({"query": sql, "parameters": parameters or {}}, default=to_json).encode()
+        request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            with contextlib.suppress(ValueError):
+                detail = json.loads(detail).get("error", detail)
+            raise QueryError(f"{self.url} answered {exc.code}: {detail}") from None
+        except urllib.error.URLError as exc:
+            raise QueryError(f"cannot reach the collector at {self.url}: {exc.reason}") from None
+        types = answer["types"]
+        rows = [
+            tuple(revive(v, t) for v, t in zip(row, types, strict=False)) for row in answer["rows"]
+        ]
+        return QueryResult(column_names=answer["columns"], rows=rows, types=types)
+
+    def close(self) -> None:
+        pass
+
+
+def open_reader(
+    endpoint: str | None = None,
+    clickhouse: str | None = None,
+    data_dir: str | Path | None = None,
+    token: str | None = None,
+) -> Reader:
+    """The reader for the first source that applies (see the module docstring)."""
+    if endpoint:
+        return EndpointReader(endpoint, token)
+    if clickhouse:
+        return ClientReader(store.connect(clickhouse), store.describe(clickhouse, None))
+    directory = config.data_dir(data_dir)
+    running = discovery.read(directory)
+    if running is not None:
+        return EndpointReader(running.http_endpoint, token or running.token)
+    engine = config.engine_path(directory)
+    if not engine.exists():
+        raise FileNotFoundError(
+            f"no forktrace data at {directory} and no collector running for it; "
+            "start one with `forktrace up`, or pass --data-dir, --endpoint or --clickhouse"
+        )
+    return ClientReader(store.connect(engine_path=engine), f"chdb://{engine}")
+
+
+# --- values on the JSON wire ---------------------------------------------------
+
+
+def to_json(value: Any) -> Any:
+    """``json.dumps`` default for the values clickhouse-connect returns."""
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return base64.b64encode(value).decode()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(
+        value, (decimal.Decimal, uuid.UUID, ipaddress.IPv4Address, ipaddress.IPv6Address)
+    ):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+_WRAPPER = re.compile(r"^(Nullable|LowCardinality|Array|Map|Tuple)\((.*)\)$", re.DOTALL)
+
+
+def _split_type_arguments(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def revive(value: Any, type_name: str) -> Any:
+    """Turn a JSON value back into what clickhouse-connect returns for ``type_name``,
+    so an endpoint reader gives the same Python values as a direct one."""
+    if value is None:
+        return None
+    match = _WRAPPER.match(type_name)
+    if match:
+        wrapper, inner = match[1], match[2]
+        if wrapper in ("Nullable", "LowCardinality"):
+            return revive(value, inner)
+        if wrapper == "Array":
+            return [revive(v, inner) for v in value]
+        if wrapper == "Map":
+            _, value_type = _split_type_arguments(inner)
+            return {k: revive(v, value_type) for k, v in value.items()}
+        element_types = [
+            part.split(" ", 1)[1] if re.match(r"^\w+ ", part) else part
+            for part in _split_type_arguments(inner)
+        ]
+        return tuple(revive(v, t) for v, t in zip(value, element_types, strict=False))
+    if type_name.startswith("DateTime"):
+        return dt.datetime.fromisoformat(value)
+    if type_name.startswith("Date"):
+        return dt.date.fromisoformat(value)
+    return value
