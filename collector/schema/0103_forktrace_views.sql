@@ -1,0 +1,568 @@
+-- The forktrace decision layer, part 3: the views, forktrace's stable query
+-- API. The CLI, the HTML report and the Grafana panels select from these, so
+-- each question is answered by SQL written once. docs/sql.md documents every
+-- column.
+--
+-- Views about one run are parameterised: SELECT * FROM forktrace_branches(run_id = '...').
+-- Passing run_id = '' gives every run (for questions across runs). Names and
+-- columns are kept stable: a change is a new schema file and a release note.
+
+-- The price of each model, latest row per model.
+CREATE OR REPLACE VIEW forktrace_prices${on_cluster} AS
+SELECT
+    model,
+    argMax(provider, updated) AS provider,
+    argMax(input_per_million, updated) AS input_per_million,
+    argMax(output_per_million, updated) AS output_per_million,
+    argMax(price_date, updated) AS price_date,
+    argMax(source, updated) AS source
+FROM forktrace_model_prices
+GROUP BY model;
+
+-- Each model seen in a model call, with the price it is charged at: the
+-- longest price entry its name starts with. Unpriced models are absent.
+CREATE OR REPLACE VIEW forktrace_model_price_lookup${on_cluster} AS
+SELECT
+    seen.model AS model,
+    argMax(p.model, length(p.model)) AS priced_as,
+    argMax(p.input_per_million, length(p.model)) AS input_per_million,
+    argMax(p.output_per_million, length(p.model)) AS output_per_million
+FROM (SELECT DISTINCT model FROM forktrace_usage WHERE model != '') AS seen
+CROSS JOIN forktrace_prices AS p
+WHERE startsWith(seen.model, p.model)
+GROUP BY seen.model;
+
+-- Work and cost per (run, branch path, agent, model). cost is NULL when the
+-- model has no price. The building block of every cost below.
+CREATE OR REPLACE VIEW forktrace_usage_cost${on_cluster} AS
+SELECT
+    u.run_id AS run_id,
+    u.branch_path AS branch_path,
+    u.agent AS agent,
+    u.model AS model,
+    u.spans AS spans,
+    u.llm_calls AS llm_calls,
+    u.tool_calls AS tool_calls,
+    u.decisions AS decisions,
+    u.errors AS errors,
+    u.input_tokens AS input_tokens,
+    u.output_tokens AS output_tokens,
+    u.reasoning_tokens AS reasoning_tokens,
+    price.priced_as AS priced_as,
+    if(u.input_tokens + u.output_tokens = 0,
+        toNullable(toFloat64(0)),
+        (u.input_tokens * price.input_per_million + u.output_tokens * price.output_per_million) / 1e6
+    ) AS cost
+FROM (
+    SELECT
+        run_id, branch_path, agent, model,
+        sum(spans) AS spans,
+        sum(llm_calls) AS llm_calls,
+        sum(tool_calls) AS tool_calls,
+        sum(decisions) AS decisions,
+        sum(errors) AS errors,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        sum(reasoning_tokens) AS reasoning_tokens
+    FROM forktrace_usage
+    WHERE {run_id:String} = '' OR run_id = {run_id:String}
+    GROUP BY run_id, branch_path, agent, model
+) AS u
+LEFT JOIN (
+    SELECT
+        model,
+        toNullable(priced_as) AS priced_as,
+        toNullable(input_per_million) AS input_per_million,
+        toNullable(output_per_million) AS output_per_million
+    FROM forktrace_model_price_lookup
+) AS price ON price.model = u.model;
+
+-- Every branch with its fork and its outcome. The outcome is, in order: the
+-- fork's outcome event for the branch, the branch span's own outcome, failed
+-- if the branch span ended in error, won or lost against the fork's winner,
+-- running while the branch span has not arrived, else completed.
+CREATE OR REPLACE VIEW forktrace_branch_outcomes${on_cluster} AS
+SELECT
+    b.run_id AS run_id,
+    b.fork_id AS fork_id,
+    f.name AS fork_name,
+    f.strategy AS strategy,
+    f.criterion AS criterion,
+    f.winner_branch_id AS fork_winner_branch_id,
+    f.parent_branch_path AS fork_branch_path,
+    b.branch_id AS branch_id,
+    b.branch_path AS branch_path,
+    if(b.branch_path = '', 0, length(splitByChar('.', b.branch_path))) AS depth,
+    b.branch_index AS branch_index,
+    b.label AS label,
+    b.agent AS agent,
+    b.start AS start,
+    b.end AS end,
+    intDiv(toUnixTimestamp64Nano(b.end) - toUnixTimestamp64Nano(b.start), 1000000) AS duration_ms,
+    multiIf(
+        b.event_outcome != '', b.event_outcome,
+        b.own_outcome != '', b.own_outcome,
+        b.failed = 1, 'failed',
+        f.winner_branch_id != '' AND f.winner_branch_id = b.branch_id, 'won',
+        f.winner_branch_id != '', 'lost',
+        b.end IS NULL, 'running',
+        'completed'
+    ) AS outcome,
+    multiIf(
+        b.event_outcome_reason != '', b.event_outcome_reason,
+        b.own_outcome_reason != '', b.own_outcome_reason,
+        b.failed = 1, b.status_message,
+        ''
+    ) AS outcome_reason,
+    outcome = 'won' AS is_winner,
+    outcome IN ('lost', 'abandoned', 'failed', 'cancelled') AS is_waste,
+    b.status_message AS error
+FROM (
+    SELECT
+        run_id,
+        branch_id,
+        max(fork_id) AS fork_id,
+        max(branch_path) AS branch_path,
+        max(branch_index) AS branch_index,
+        max(label) AS label,
+        max(agent) AS agent,
+        min(start) AS start,
+        max(end) AS end,
+        max(failed) AS failed,
+        max(status_message) AS status_message,
+        max(own_outcome) AS own_outcome,
+        max(own_outcome_reason) AS own_outcome_reason,
+        max(event_outcome) AS event_outcome,
+        max(event_outcome_reason) AS event_outcome_reason
+    FROM forktrace_branch_facts
+    WHERE {run_id:String} = '' OR run_id = {run_id:String}
+    GROUP BY run_id, branch_id
+) AS b
+LEFT JOIN (
+    SELECT
+        run_id,
+        fork_id,
+        argMax(name, end) AS name,
+        argMax(strategy, end) AS strategy,
+        argMax(criterion, end) AS criterion,
+        argMax(winner_branch_id, end) AS winner_branch_id,
+        argMax(parent_branch_path, end) AS parent_branch_path
+    FROM forktrace_fork_facts
+    WHERE {run_id:String} = '' OR run_id = {run_id:String}
+    GROUP BY run_id, fork_id
+) AS f ON f.run_id = b.run_id AND f.fork_id = b.fork_id;
+
+-- Usage rows inside a branch's subtree, once per (branch, usage row): the
+-- prefix match that per-branch totals and waste are sums over.
+CREATE OR REPLACE VIEW forktrace_branch_usage${on_cluster} AS
+SELECT
+    b.run_id AS run_id,
+    b.fork_id AS fork_id,
+    b.branch_id AS branch_id,
+    b.is_waste AS is_waste,
+    u.branch_path AS branch_path,
+    u.agent AS agent,
+    u.model AS model,
+    u.spans AS spans,
+    u.llm_calls AS llm_calls,
+    u.tool_calls AS tool_calls,
+    u.decisions AS decisions,
+    u.errors AS errors,
+    u.input_tokens AS input_tokens,
+    u.output_tokens AS output_tokens,
+    u.cost AS cost
+FROM forktrace_branch_outcomes(run_id = {run_id:String}) AS b
+INNER JOIN forktrace_usage_cost(run_id = {run_id:String}) AS u ON u.run_id = b.run_id
+WHERE b.branch_path != ''
+  AND (u.branch_path = b.branch_path OR startsWith(u.branch_path, concat(b.branch_path, '.')));
+
+-- A run's branches (the tree): each with its fork, outcome and the work of
+-- its whole subtree. cost is NULL when any model in the subtree is unpriced.
+CREATE OR REPLACE VIEW forktrace_branches${on_cluster} AS
+SELECT
+    b.run_id AS run_id,
+    b.fork_id AS fork_id,
+    b.fork_name AS fork_name,
+    b.strategy AS strategy,
+    b.criterion AS criterion,
+    b.fork_branch_path AS fork_branch_path,
+    b.branch_id AS branch_id,
+    b.branch_path AS branch_path,
+    b.depth AS depth,
+    b.branch_index AS branch_index,
+    b.label AS label,
+    b.agent AS agent,
+    b.outcome AS outcome,
+    b.outcome_reason AS outcome_reason,
+    b.is_winner AS is_winner,
+    b.is_waste AS is_waste,
+    b.start AS start,
+    b.end AS end,
+    b.duration_ms AS duration_ms,
+    t.spans AS spans,
+    t.llm_calls AS llm_calls,
+    t.tool_calls AS tool_calls,
+    t.decisions AS decisions,
+    t.errors AS errors,
+    t.input_tokens AS input_tokens,
+    t.output_tokens AS output_tokens,
+    t.subtree_cost AS cost,
+    b.error AS error
+FROM forktrace_branch_outcomes(run_id = {run_id:String}) AS b
+LEFT JOIN (
+    SELECT
+        run_id,
+        branch_id,
+        sum(spans) AS spans,
+        sum(llm_calls) AS llm_calls,
+        sum(tool_calls) AS tool_calls,
+        sum(decisions) AS decisions,
+        sum(errors) AS errors,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        if(countIf(cost IS NULL) > 0, NULL, sum(cost)) AS subtree_cost
+    FROM forktrace_branch_usage(run_id = {run_id:String})
+    GROUP BY run_id, branch_id
+) AS t ON t.run_id = b.run_id AND t.branch_id = b.branch_id
+ORDER BY b.run_id, b.start, b.branch_path;
+
+-- A run's forks: strategy, winner and criterion, and what all its branches
+-- and the losing ones spent.
+CREATE OR REPLACE VIEW forktrace_forks${on_cluster} AS
+SELECT
+    f.run_id AS run_id,
+    f.fork_id AS fork_id,
+    f.name AS name,
+    f.strategy AS strategy,
+    f.criterion AS criterion,
+    f.parent_branch_id AS parent_branch_id,
+    f.parent_branch_path AS parent_branch_path,
+    f.agent AS agent,
+    f.first_start AS start,
+    f.last_end AS end,
+    intDiv(toUnixTimestamp64Nano(f.last_end) - toUnixTimestamp64Nano(f.first_start), 1000000) AS duration_ms,
+    f.failed AS failed,
+    f.branch_count AS declared_branches,
+    s.branches AS branches,
+    if(s.winner_branch_id != '', s.winner_branch_id, f.winner_branch_id) AS winner_branch_id,
+    s.winner_label AS winner_label,
+    s.winner_path AS winner_path,
+    s.branches_input_tokens AS input_tokens,
+    s.branches_output_tokens AS output_tokens,
+    s.branches_cost AS cost,
+    s.wasted_tokens AS wasted_tokens,
+    s.wasted_cost AS wasted_cost
+FROM (
+    SELECT
+        run_id,
+        fork_id,
+        argMax(name, end) AS name,
+        argMax(strategy, end) AS strategy,
+        argMax(criterion, end) AS criterion,
+        argMax(parent_branch_id, end) AS parent_branch_id,
+        argMax(parent_branch_path, end) AS parent_branch_path,
+        argMax(agent, end) AS agent,
+        min(start) AS first_start,
+        max(end) AS last_end,
+        max(failed) AS failed,
+        argMax(branch_count, end) AS branch_count,
+        argMax(winner_branch_id, end) AS winner_branch_id
+    FROM forktrace_fork_facts
+    WHERE {run_id:String} = '' OR run_id = {run_id:String}
+    GROUP BY run_id, fork_id
+) AS f
+LEFT JOIN (
+    SELECT
+        run_id,
+        fork_id,
+        count() AS branches,
+        anyIf(branch_id, is_winner) AS winner_branch_id,
+        anyIf(label, is_winner) AS winner_label,
+        anyIf(branch_path, is_winner) AS winner_path,
+        sum(input_tokens) AS branches_input_tokens,
+        sum(output_tokens) AS branches_output_tokens,
+        if(countIf(cost IS NULL) > 0, NULL, sum(cost)) AS branches_cost,
+        sumIf(input_tokens + output_tokens, is_waste) AS wasted_tokens,
+        if(countIf(cost IS NULL AND is_waste) > 0, NULL, sumIf(cost, is_waste)) AS wasted_cost
+    FROM forktrace_branches(run_id = {run_id:String})
+    GROUP BY run_id, fork_id
+) AS s ON s.run_id = f.run_id AND s.fork_id = f.fork_id
+ORDER BY f.run_id, f.first_start;
+
+-- Every run: what it did, what it cost, and the waste (tokens and cost spent
+-- in branches that did not win: lost, abandoned, failed or cancelled, nested
+-- ones included, each token counted once).
+CREATE OR REPLACE VIEW forktrace_runs${on_cluster} AS
+SELECT
+    r.session_id AS session_id,
+    r.run_id AS run_id,
+    r.name AS name,
+    r.goal AS goal,
+    r.service_name AS service_name,
+    r.start AS start,
+    r.end AS end,
+    intDiv(toUnixTimestamp64Nano(r.end) - toUnixTimestamp64Nano(r.start), 1000000) AS duration_ms,
+    if(r.outcome = '', 'running', r.outcome) AS status,
+    arraySort(r.agents) AS agents,
+    length(r.agents) AS agent_count,
+    r.forks AS forks,
+    r.branches AS branches,
+    r.decisions AS decisions,
+    r.tool_calls AS tool_calls,
+    r.llm_calls AS llm_calls,
+    r.errors AS errors,
+    r.interventions AS interventions,
+    r.input_tokens AS input_tokens,
+    r.output_tokens AS output_tokens,
+    c.run_cost AS cost,
+    c.unpriced_models AS unpriced_models,
+    w.wasted_tokens AS wasted_tokens,
+    if(w.has_waste = 1, w.wasted_cost, if(c.run_cost IS NULL, NULL, 0)) AS wasted_cost,
+    w.wasted_tokens / nullIf(r.input_tokens + r.output_tokens, 0) AS waste_share,
+    wasted_cost / nullIf(c.run_cost, 0) AS waste_cost_share,
+    r.trace_ids AS trace_ids
+FROM (
+    SELECT
+        run_id,
+        max(session_id) AS session_id,
+        max(name) AS name,
+        max(goal) AS goal,
+        max(service_name) AS service_name,
+        max(outcome) AS outcome,
+        groupUniqArrayArray(trace_ids) AS trace_ids,
+        groupUniqArrayArray(agents) AS agents,
+        min(start) AS start,
+        max(end) AS end,
+        sum(forks) AS forks,
+        sum(branches) AS branches,
+        sum(decisions) AS decisions,
+        sum(tool_calls) AS tool_calls,
+        sum(llm_calls) AS llm_calls,
+        sum(errors) AS errors,
+        sum(interventions) AS interventions,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens
+    FROM forktrace_run_totals
+    GROUP BY run_id
+) AS r
+LEFT JOIN (
+    SELECT
+        run_id,
+        if(countIf(cost IS NULL) > 0, NULL, sum(cost)) AS run_cost,
+        arraySort(groupUniqArrayIf(model, cost IS NULL)) AS unpriced_models
+    FROM forktrace_usage_cost(run_id = '')
+    GROUP BY run_id
+) AS c ON c.run_id = r.run_id
+LEFT JOIN (
+    SELECT
+        run_id,
+        1 AS has_waste,
+        sum(row_input_tokens + row_output_tokens) AS wasted_tokens,
+        if(countIf(row_cost IS NULL) > 0, NULL, sum(row_cost)) AS wasted_cost
+    FROM (
+        -- a usage row under two losing branches (nested) counts once
+        SELECT run_id, branch_path, agent, model,
+            any(input_tokens) AS row_input_tokens, any(output_tokens) AS row_output_tokens, any(cost) AS row_cost
+        FROM forktrace_branch_usage(run_id = '')
+        WHERE is_waste
+        GROUP BY run_id, branch_path, agent, model
+    )
+    GROUP BY run_id
+) AS w ON w.run_id = r.run_id;
+
+-- Decision points: question, options, the choice and why.
+CREATE OR REPLACE VIEW forktrace_decisions${on_cluster} AS
+SELECT
+    run_id,
+    start AS time,
+    span_id,
+    toString(agent) AS agent,
+    branch_id,
+    branch_path,
+    attributes['forktrace.decision.question'] AS question,
+    if(isValidJSON(attributes['forktrace.decision.options']),
+        JSONExtract(attributes['forktrace.decision.options'], 'Array(String)'),
+        arrayFilter(o -> o != '', [attributes['forktrace.decision.options']])) AS options,
+    attributes['forktrace.decision.chosen'] AS chosen,
+    attributes['forktrace.decision.reasoning'] AS reasoning,
+    toFloat64OrNull(attributes['forktrace.decision.confidence']) AS confidence,
+    attributes['forktrace.decision.maker'] AS maker,
+    intDiv(duration_ns, 1000000) AS duration_ms
+FROM forktrace_spans
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'decision'
+ORDER BY run_id, time;
+
+-- Tool calls, with previews of arguments and result (500 characters).
+-- arguments_hash is over the tool name and the full arguments: equal hashes
+-- in one run are repeated identical calls.
+CREATE OR REPLACE VIEW forktrace_tool_calls${on_cluster} AS
+SELECT
+    run_id,
+    start AS time,
+    span_id,
+    toString(tool_name) AS tool_name,
+    tool_call_id AS call_id,
+    tool_arguments AS arguments,
+    tool_result AS result,
+    tool_arguments_hash AS arguments_hash,
+    intDiv(duration_ns, 1000000) AS duration_ms,
+    if(status = 'Error', 'error', 'ok') AS status,
+    status_message AS error,
+    toString(agent) AS agent,
+    branch_id,
+    branch_path
+FROM forktrace_spans
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'tool'
+ORDER BY run_id, time;
+
+-- Model calls, with tokens, cost and the model's reasoning.
+CREATE OR REPLACE VIEW forktrace_llm_calls${on_cluster} AS
+SELECT
+    s.run_id AS run_id,
+    s.start AS time,
+    s.span_id AS span_id,
+    toString(s.agent) AS agent,
+    s.branch_id AS branch_id,
+    s.branch_path AS branch_path,
+    toString(s.model) AS model,
+    s.input_tokens AS input_tokens,
+    s.output_tokens AS output_tokens,
+    s.reasoning_tokens AS reasoning_tokens,
+    (s.input_tokens * price.input_per_million + s.output_tokens * price.output_per_million) / 1e6 AS cost,
+    intDiv(s.duration_ns, 1000000) AS duration_ms,
+    if(s.status = 'Error', 'error', 'ok') AS status,
+    s.status_message AS error,
+    s.attributes['forktrace.llm.reasoning'] AS reasoning
+FROM forktrace_spans AS s
+LEFT JOIN (
+    SELECT model, toNullable(input_per_million) AS input_per_million,
+        toNullable(output_per_million) AS output_per_million
+    FROM forktrace_model_price_lookup
+) AS price ON price.model = lower(toString(s.model))
+WHERE ({run_id:String} = '' OR s.run_id = {run_id:String}) AND s.kind = 'llm'
+ORDER BY run_id, time;
+
+-- Human interventions: who, when, what kind, where.
+CREATE OR REPLACE VIEW forktrace_interventions${on_cluster} AS
+SELECT
+    run_id,
+    session_id,
+    time,
+    kind,
+    author,
+    message,
+    agent,
+    fork_id,
+    branch_id,
+    branch_path,
+    span_id,
+    span_name
+FROM forktrace_intervention_events
+WHERE {run_id:String} = '' OR run_id = {run_id:String}
+ORDER BY run_id, time;
+
+-- Who worked when, on one time axis: one interval per agent invocation
+-- (lane_kind = 'agent') and per branch (lane_kind = 'branch'); offsets are
+-- milliseconds from the run's first span.
+CREATE OR REPLACE VIEW forktrace_concurrency${on_cluster} AS
+SELECT
+    lanes.run_id AS run_id,
+    lanes.lane_kind AS lane_kind,
+    lanes.lane AS lane,
+    lanes.agent AS agent,
+    lanes.branch_path AS branch_path,
+    lanes.span_id AS span_id,
+    lanes.start AS start,
+    lanes.end AS end,
+    intDiv(toUnixTimestamp64Nano(lanes.start) - toUnixTimestamp64Nano(r.start), 1000000) AS start_offset_ms,
+    intDiv(toUnixTimestamp64Nano(lanes.end) - toUnixTimestamp64Nano(r.start), 1000000) AS end_offset_ms,
+    intDiv(toUnixTimestamp64Nano(lanes.end) - toUnixTimestamp64Nano(lanes.start), 1000000) AS duration_ms,
+    lanes.state AS state
+FROM (
+    SELECT
+        run_id,
+        'agent' AS lane_kind,
+        toString(agent) AS lane,
+        toString(agent) AS agent,
+        branch_path,
+        span_id,
+        start,
+        end,
+        if(status = 'Error', 'failed', 'ok') AS state
+    FROM forktrace_spans
+    WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'agent'
+    UNION ALL
+    SELECT
+        run_id,
+        'branch' AS lane_kind,
+        if(label != '', concat(branch_path, ' ', label), branch_path) AS lane,
+        agent,
+        branch_path,
+        branch_id AS span_id,
+        assumeNotNull(start) AS start,
+        assumeNotNull(end) AS end,
+        outcome AS state
+    FROM forktrace_branch_outcomes(run_id = {run_id:String})
+    WHERE start IS NOT NULL AND end IS NOT NULL
+) AS lanes
+INNER JOIN (
+    SELECT run_id, min(start) AS start
+    FROM forktrace_run_totals
+    WHERE {run_id:String} = '' OR run_id = {run_id:String}
+    GROUP BY run_id
+) AS r ON r.run_id = lanes.run_id
+ORDER BY run_id, lane_kind, start;
+
+-- The most agents (and branches) working at once in a run, and when. An
+-- interval ending at the instant another starts does not overlap it.
+CREATE OR REPLACE VIEW forktrace_peak_concurrency${on_cluster} AS
+SELECT
+    run_id,
+    maxIf(running, lane_kind = 'agent') AS peak_agents,
+    argMaxIf(t, running, lane_kind = 'agent') AS peak_agents_at,
+    maxIf(running, lane_kind = 'branch') AS peak_branches
+FROM (
+    SELECT
+        run_id,
+        lane_kind,
+        t,
+        sum(delta) OVER (
+            PARTITION BY run_id, lane_kind ORDER BY t ASC, delta ASC
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS running
+    FROM (
+        SELECT run_id, lane_kind, edge.1 AS t, edge.2 AS delta
+        FROM forktrace_concurrency(run_id = {run_id:String})
+        ARRAY JOIN [(start, toInt32(1)), (end, toInt32(-1))] AS edge
+    )
+)
+GROUP BY run_id;
+
+-- Work and cost per agent.
+CREATE OR REPLACE VIEW forktrace_agent_usage${on_cluster} AS
+SELECT
+    run_id,
+    agent,
+    sum(llm_calls) AS llm_calls,
+    sum(tool_calls) AS tool_calls,
+    sum(decisions) AS decisions,
+    sum(errors) AS errors,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    if(countIf(row_cost IS NULL) > 0, NULL, sum(row_cost)) AS cost
+FROM (SELECT *, cost AS row_cost FROM forktrace_usage_cost(run_id = {run_id:String}))
+GROUP BY run_id, agent
+ORDER BY run_id, agent;
+
+-- One session's runs side by side, on one time axis (offset_ms from the
+-- session's first start), with each run's peak concurrency.
+CREATE OR REPLACE VIEW forktrace_session_runs${on_cluster} AS
+SELECT
+    runs.*,
+    intDiv(toUnixTimestamp64Nano(runs.start) - toUnixTimestamp64Nano(min(runs.start) OVER ()), 1000000) AS offset_ms,
+    peak.peak_agents AS peak_agents,
+    peak.peak_branches AS peak_branches
+FROM forktrace_runs AS runs
+LEFT JOIN forktrace_peak_concurrency(run_id = '') AS peak ON peak.run_id = runs.run_id
+WHERE runs.session_id = {session_id:String}
+ORDER BY runs.start;
