@@ -34,6 +34,10 @@ def _root(
     """forktrace: make parallel AI-agent work legible."""
 
 
+from forktrace import doctor as _doctor  # noqa: E402
+
+_doctor.register(app)
+
 from forktrace.collector import commands as _collector_commands  # noqa: E402
 
 _collector_commands.register(app)

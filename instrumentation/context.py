@@ -28,6 +28,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 LINEAGE_KEY = otel_context.create_key("forktrace.lineage")
+# forktrace's own spans come from a tracer of this name and stamp their lineage
+# together with their other attributes, in the one call that starts them.
+INSTRUMENTATION_SCOPE = "forktrace"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +103,10 @@ class LineageSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         lineage = otel_context.get_value(LINEAGE_KEY, parent_context)
-        if lineage is not None:
+        if lineage is None:
+            return
+        scope = span.instrumentation_scope
+        if scope is None or scope.name != INSTRUMENTATION_SCOPE:
             span.set_attributes(lineage.stamp)  # type: ignore[attr-defined]
 
     def on_end(self, span: ReadableSpan) -> None:

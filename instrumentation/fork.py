@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from forktrace import semconv, setup
+from forktrace import semconv
 from forktrace.context import Lineage, current_lineage, with_lineage
-from forktrace.scope import CANCELLATION, Scope, enum_value, span_id_hex
+from forktrace.scope import CANCELLATION, Scope, enum_value, span_id_hex, start_span
 from forktrace.semconv import BranchOutcome, ForkStrategy, Kind
 from forktrace.text import clip, put_text
 
@@ -168,13 +168,11 @@ class Fork(Scope):
 
     def _open(self) -> otel_context.Context:
         parent = otel_context.get_current()
-        span = setup.tracer.start_span(
-            f"fork {self._name}", context=parent, attributes=self._attributes
-        )
-        self._span = span
+        outer = current_lineage(parent)
+        span = self._span = start_span(f"fork {self._name}", parent, self._attributes, outer)
+        # The fork's id is its SpanId, known only now.
         fork_id = self.id = span_id_hex(span)
         context = trace.set_span_in_context(span, parent)
-        outer = current_lineage(parent)
         if outer is not None:
             span.set_attribute(semconv.FORK_ID, fork_id)
             self._lineage = outer.in_fork(fork_id)
@@ -242,28 +240,29 @@ class Branch(Scope):
         fork = self._fork
         if fork._context is None:
             raise RuntimeError("a branch was opened outside its fork's with-block")
-        span = setup.tracer.start_span(
+        outer = fork._lineage
+        attributes = {
+            semconv.KIND: _BRANCH,
+            semconv.BRANCH_INDEX: self.index,
+            semconv.BRANCH_LABEL: self.label,
+        }
+        if outer is not None:
+            path = attributes[semconv.BRANCH_PATH] = outer.child_path(self.index)
+        span = self._span = start_span(
             f"branch {self.label}",
-            context=fork._context,
-            attributes={
-                semconv.KIND: _BRANCH,
-                semconv.BRANCH_INDEX: self.index,
-                semconv.BRANCH_LABEL: self.label,
-            },
+            fork._context,
+            attributes,
+            outer,
             links=getattr(fork, "links", None),
         )
-        self._span = span
+        # The branch's id is its SpanId, known only now.
         branch_id = self.id = span_id_hex(span)
         # The current context, not the fork's: keep what the task or thread set since.
         context = trace.set_span_in_context(span)
-        outer = fork._lineage
         if outer is None:
             return context
-        lineage = outer.in_branch(branch_id, outer.child_path(self.index))
-        span.set_attributes(
-            {semconv.BRANCH_ID: branch_id, semconv.BRANCH_PATH: lineage.branch_path}
-        )
-        return with_lineage(lineage, context)
+        span.set_attribute(semconv.BRANCH_ID, branch_id)
+        return with_lineage(outer.in_branch(branch_id, path), context)
 
     def _close(self, error: BaseException | None) -> None:
         self._ended = True

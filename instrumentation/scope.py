@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, Status, StatusCode
 
-from forktrace import _guard, semconv
+from forktrace import _guard, semconv, setup
+from forktrace.context import Lineage
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound="Scope")
@@ -44,6 +45,24 @@ def enum_value(value: Any, allowed: type[Enum], what: str) -> str:
         choices = ", ".join(member.value for member in allowed)
         raise ValueError(f"{what} must be one of {choices}; got {value!r}")
     return raw
+
+
+def start_span(
+    name: str,
+    parent: otel_context.Context,
+    attributes: dict[str, Any],
+    lineage: Lineage | None,
+    links: Any = None,
+) -> Span:
+    """Start one of forktrace's spans with its lineage stamped in the same call.
+
+    The LineageSpanProcessor skips forktrace's own spans: stamping here lets a
+    span state its own lineage (a run its new run id, an agent its name) and
+    cleans all attributes in one pass instead of two.
+    """
+    if lineage is not None:
+        attributes = {**lineage.stamp, **attributes}
+    return setup.tracer.start_span(name, context=parent, attributes=attributes, links=links)
 
 
 def span_id_hex(span: Span) -> str:

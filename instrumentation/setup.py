@@ -30,11 +30,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from forktrace import __version__, text
 from forktrace.config import Config, resolve
-from forktrace.context import LineageSpanProcessor
+from forktrace.context import INSTRUMENTATION_SCOPE, LineageSpanProcessor
 
 logger = logging.getLogger("forktrace")
-
-INSTRUMENTATION_SCOPE = "forktrace"
 
 
 @dataclass

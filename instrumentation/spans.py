@@ -18,7 +18,7 @@ from opentelemetry import trace
 
 from forktrace import _guard, semconv, setup
 from forktrace.context import Lineage, current_lineage, with_lineage
-from forktrace.scope import CANCELLATION, Scope, enum_value
+from forktrace.scope import CANCELLATION, Scope, enum_value, start_span
 from forktrace.semconv import DecisionMaker, InterventionKind, Kind, Operation, RunOutcome
 from forktrace.text import clip, put_content, put_text, to_text
 
@@ -90,12 +90,7 @@ class Run(Scope):
         run_id = self._run_id or uuid.uuid4().hex
         self._run_id = run_id
         lineage = Lineage(session, run_id)
-        span = setup.tracer.start_span(
-            f"run {self._name}", context=parent, attributes=self._attributes
-        )
-        # The processor stamped any enclosing lineage; the run starts its own.
-        span.set_attributes(lineage.stamp)
-        self._span = span
+        span = self._span = start_span(f"run {self._name}", parent, self._attributes, lineage)
         return with_lineage(lineage, trace.set_span_in_context(span, parent))
 
     def _close(self, error: BaseException | None) -> None:
@@ -132,16 +127,13 @@ class Agent(Scope):
 
     def _open(self) -> otel_context.Context:
         parent = otel_context.get_current()
-        span = setup.tracer.start_span(
-            f"invoke_agent {self._name}", context=parent, attributes=self._attributes
-        )
-        self._span = span
-        context = trace.set_span_in_context(span, parent)
         outer = current_lineage(parent)
-        if outer is None:
-            return context
-        span.set_attribute(semconv.AGENT_NAME, self._name)
-        return with_lineage(outer.in_agent(self._name), context)
+        lineage = outer.in_agent(self._name) if outer is not None else None
+        span = self._span = start_span(
+            f"invoke_agent {self._name}", parent, self._attributes, lineage
+        )
+        context = trace.set_span_in_context(span, parent)
+        return context if lineage is None else with_lineage(lineage, context)
 
 
 class _Leaf(Scope):
@@ -151,8 +143,9 @@ class _Leaf(Scope):
 
     def _open(self) -> otel_context.Context:
         parent = otel_context.get_current()
-        span = setup.tracer.start_span(self._name, context=parent, attributes=self._attributes)
-        self._span = span
+        span = self._span = start_span(
+            self._name, parent, self._attributes, current_lineage(parent)
+        )
         return trace.set_span_in_context(span, parent)
 
     def _fresh(self) -> Any:
