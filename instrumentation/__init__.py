@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 from forktrace.config import ConfigError
 from forktrace.context import Lineage, LineageSpanProcessor, current_lineage, wrap
 from forktrace.fork import Branch, Fork
+from forktrace.integrations import instrument, uninstrument
 from forktrace.propagation import branch_from
 from forktrace.semconv import (
     BranchOutcome,
@@ -62,10 +63,12 @@ __all__ = [
     "fork",
     "handoff",
     "init",
+    "instrument",
     "intervene",
     "llm",
     "run",
     "shutdown",
     "tool",
+    "uninstrument",
     "wrap",
 ]

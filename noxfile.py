@@ -1,0 +1,64 @@
+"""One environment per framework integration.
+
+Agent frameworks pin conflicting versions of one another's dependencies (and
+of OpenTelemetry), so each integration is tested in a virtualenv holding only
+forktrace, that framework and the test tools. The main pytest run skips these
+test modules when their framework is missing; here FORKTRACE_REQUIRE_FRAMEWORK
+turns that skip into a failure, so a broken install cannot pass as green.
+
+    nox -s integrations            # every framework's tests
+    nox -s "integration(openai)"   # one framework
+    nox -s benchmark               # benchmarks/integrations.py, one process per framework
+
+Virtualenvs are reused between runs and pip keeps its cache, so a re-run only
+runs the tests.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.reuse_venv = "yes"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["integration"]
+
+# Framework name -> (forktrace extra, test module suffix).
+FRAMEWORKS = {
+    "openai": ("openai", "openai"),
+    "anthropic": ("anthropic", "anthropic"),
+    "langgraph": ("langgraph", "langgraph"),
+    "openai-agents": ("openai-agents", "openai_agents"),
+}
+TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
+
+# The OpenInference instrumentor the benchmark compares against, per framework.
+OPENINFERENCE = {
+    "openai": "openinference-instrumentation-openai",
+    "anthropic": "openinference-instrumentation-anthropic",
+    "langgraph": "openinference-instrumentation-langchain",
+    "openai-agents": "openinference-instrumentation-openai-agents",
+}
+
+
+@nox.session(tags=["integrations"])
+@nox.parametrize("framework", list(FRAMEWORKS))
+def integration(session: nox.Session, framework: str) -> None:
+    extra, module = FRAMEWORKS[framework]
+    session.install("-e", f".[{extra}]", *TEST_DEPS)
+    session.run(
+        "pytest",
+        f"tests/integrations/test_{module}.py",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"FORKTRACE_REQUIRE_FRAMEWORK": "1"},
+    )
+
+
+@nox.session
+@nox.parametrize("framework", list(FRAMEWORKS))
+def benchmark(session: nox.Session, framework: str) -> None:
+    extra, _ = FRAMEWORKS[framework]
+    session.install("-e", f".[{extra}]", "aiohttp>=3.9", OPENINFERENCE[framework])
+    session.run("python", "benchmarks/integrations.py", framework, *session.posargs)
