@@ -44,9 +44,12 @@ def to_text(value: Any) -> str:
         return value
     try:
         return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError) as exc:  # e.g. circular structures
+    except Exception as exc:  # circular structures, a __str__ that raises
         _guard.report("text.to_text", exc)
-        return str(value)
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
 
 
 def clip(value: str) -> str:

@@ -1,5 +1,8 @@
 """Lineage is stamped on every span inside a run, across tasks, threads and nested forks."""
 
+# Nested with-blocks mirror the span trees the tests build.
+# ruff: noqa: SIM117
+
 from __future__ import annotations
 
 import asyncio
