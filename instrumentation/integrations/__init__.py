@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from forktrace import _guard
 from forktrace._extras import MissingExtraError
 
 __all__ = ["SUPPORTED", "instrument", "instrumented", "uninstrument"]
@@ -106,9 +107,17 @@ def instrument(*names: str, **options: Any) -> list[str]:
         for integration in chosen:
             if integration.name in _active or not integration.installed():
                 continue
-            module = importlib.import_module(f"forktrace.integrations.{integration.module}")
-            instrumentor: Instrumentor = module.Instrumentor()
-            instrumentor.instrument(**options)
+            try:
+                module = importlib.import_module(f"forktrace.integrations.{integration.module}")
+                instrumentor: Instrumentor = module.Instrumentor()
+                instrumentor.instrument(**options)
+            except Exception as exc:
+                if explicit:
+                    raise
+                # instrument() with no names must never stop the program over
+                # one framework (an unsupported version, say): log and go on.
+                _guard.report(f"instrumenting {integration.name}", exc)
+                continue
             _active[integration.name] = instrumentor
             done.append(integration.name)
     return done
