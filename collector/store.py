@@ -28,6 +28,9 @@ def _check_not_locked(path: Path) -> None:
     if not status.exists():
         return
     with open(status, "rb") as handle:
+        if handle.read().startswith(f"PID: {os.getpid()}\n".encode()):
+            return  # this process has the engine open already: another client may join it
+        handle.seek(0)
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

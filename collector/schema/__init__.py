@@ -10,7 +10,9 @@ use these placeholders (``string.Template`` syntax, so ClickHouse's own
   becomes ``ReplicatedMergeTree`` on a cluster;
 - ``${local}``: empty, or ``_local``: on a cluster the MergeTree tables are the
   ``*_local`` shards and the plain name is a Distributed table over them;
-- ``${ttl_<Column>}``: empty, or ``TTL toDateTime(<Column>) + INTERVAL n DAY``.
+- ``${ttl_<Column>}``: empty, or ``TTL toDateTime(<Column>) + INTERVAL n DAY``;
+- ``${otlp_key_values}``: the ClickHouse type that reads a repeated OTLP
+  ``KeyValue`` with ``FORMAT Protobuf`` (see ``_otlp_key_values``).
 
 A statement preceded by a ``-- cluster-only`` comment is rendered only in the
 cluster variant. Applied versions are recorded in ``forktrace_schema_migrations``
@@ -49,6 +51,32 @@ class SchemaOptions:
     ttl_days: int | None = None
 
 
+_ANY_VALUE_CASE = (
+    "value Enum8('none' = 0, 'string_value' = 1, 'bool_value' = 2, 'int_value' = 3, "
+    "'double_value' = 4, 'array_value' = 5, 'kvlist_value' = 6, 'bytes_value' = 7, "
+    "'string_value_strindex' = 8)"
+)
+_ANY_VALUE_SCALARS = "string_value String, bool_value Bool, int_value Int64, double_value Float64, bytes_value String"
+
+
+def _otlp_key_values(levels: int = 3) -> str:
+    """The type of an OTLP ``repeated KeyValue`` read ``levels`` deep.
+
+    AnyValue is recursive and a column type cannot be, so arrays and key-value
+    lists are unrolled to a fixed depth; the ``value`` enum says which member of
+    the oneof is set, so a nested value past the last level is still known to be
+    there.
+    """
+    any_value = f"Tuple({_ANY_VALUE_CASE}, {_ANY_VALUE_SCALARS})"
+    for _ in range(levels - 1):
+        any_value = (
+            f"Tuple({_ANY_VALUE_CASE}, {_ANY_VALUE_SCALARS}, "
+            f"array_value Tuple(values Array({any_value})), "
+            f"kvlist_value Tuple(values Array(Tuple(key String, value {any_value}))))"
+        )
+    return f"Array(Tuple(key String, value {any_value}))"
+
+
 class _Placeholders(Mapping[str, str]):
     def __init__(self, options: SchemaOptions) -> None:
         self._options = options
@@ -63,6 +91,8 @@ class _Placeholders(Mapping[str, str]):
             return "Replicated" if cluster else ""
         if key == "local":
             return "_local" if cluster else ""
+        if key == "otlp_key_values":
+            return _otlp_key_values()
         if key.startswith("ttl_"):
             days = self._options.ttl_days
             return f"TTL toDateTime({key[4:]}) + INTERVAL {days} DAY" if days else ""
