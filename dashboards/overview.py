@@ -5,6 +5,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard
 
 from forktrace.dashboards.panels import (
+    add_panels,
     new_dashboard,
     stat_panel,
     table_panel,
@@ -24,68 +25,70 @@ def build() -> dashboard.Dashboard:
         "Every run in the time range: status, cost, waste, the slowest and most expensive, "
         "top agents and tools. Click a run to open it in the run explorer.",
     )
-    for panel in (
-        stat_panel(
-            "Runs",
-            "Runs that started in the time range.",
-            "SELECT count() AS runs FROM forktrace_runs WHERE $__timeFilter(start)",
-        ),
-        stat_panel(
-            "Failed runs",
-            "Runs whose status is failed.",
-            """
+    return add_panels(
+        board,
+        (
+            stat_panel(
+                "Runs",
+                "Runs that started in the time range.",
+                "SELECT count() AS runs FROM forktrace_runs WHERE $__timeFilter(start)",
+            ),
+            stat_panel(
+                "Failed runs",
+                "Runs whose status is failed.",
+                """
             SELECT countIf(status = 'failed') AS failed
             FROM forktrace_runs WHERE $__timeFilter(start)
             """,
-        ),
-        stat_panel(
-            "Cost",
-            "Model cost of every run (unpriced models count nothing here; see forktrace_prices).",
-            "SELECT sum(cost) AS cost FROM forktrace_runs WHERE $__timeFilter(start)",
-            unit="currencyUSD",
-        ),
-        stat_panel(
-            "Tokens",
-            "Input and output tokens of every model call.",
-            """
+            ),
+            stat_panel(
+                "Cost",
+                "Model cost of every run (unpriced models count nothing here; see forktrace_prices).",
+                "SELECT sum(cost) AS cost FROM forktrace_runs WHERE $__timeFilter(start)",
+                unit="currencyUSD",
+            ),
+            stat_panel(
+                "Tokens",
+                "Input and output tokens of every model call.",
+                """
             SELECT sum(input_tokens + output_tokens) AS tokens
             FROM forktrace_runs WHERE $__timeFilter(start)
             """,
-        ),
-        stat_panel(
-            "Waste",
-            "Share of tokens spent in branches that did not win (lost, abandoned, failed, cancelled).",
-            """
+            ),
+            stat_panel(
+                "Waste",
+                "Share of tokens spent in branches that did not win (lost, abandoned, failed, cancelled).",
+                """
             SELECT sum(wasted_tokens) / nullIf(sum(input_tokens + output_tokens), 0) AS waste_share
             FROM forktrace_runs WHERE $__timeFilter(start)
             """,
-            unit="percentunit",
-        ),
-        stat_panel(
-            "Active sessions",
-            "Sessions with a run still running, out of all sessions in the time range.",
-            """
+                unit="percentunit",
+            ),
+            stat_panel(
+                "Active sessions",
+                "Sessions with a run still running, out of all sessions in the time range.",
+                """
             SELECT
                 uniqExactIf(session_id, status = 'running') AS active,
                 uniqExact(session_id) AS sessions
             FROM forktrace_runs WHERE $__timeFilter(start)
             """,
-        ),
-        timeseries_panel(
-            "Runs over time by status",
-            "Runs started per interval, stacked by status.",
-            """
+            ),
+            timeseries_panel(
+                "Runs over time by status",
+                "Runs started per interval, stacked by status.",
+                """
             SELECT $__timeInterval(start) AS time, status, count() AS runs
             FROM forktrace_runs
             WHERE $__timeFilter(start)
             GROUP BY time, status
             ORDER BY time
             """,
-        ),
-        timeseries_panel(
-            "Tokens over time",
-            "Input and output tokens of the runs started per interval.",
-            """
+            ),
+            timeseries_panel(
+                "Tokens over time",
+                "Input and output tokens of the runs started per interval.",
+                """
             SELECT
                 $__timeInterval(start) AS time,
                 sum(input_tokens) AS input_tokens,
@@ -96,11 +99,11 @@ def build() -> dashboard.Dashboard:
             GROUP BY time
             ORDER BY time
             """,
-        ),
-        timeseries_panel(
-            "Cost over time",
-            "Model cost of the runs started per interval, and the part of it wasted.",
-            """
+            ),
+            timeseries_panel(
+                "Cost over time",
+                "Model cost of the runs started per interval, and the part of it wasted.",
+                """
             SELECT
                 $__timeInterval(start) AS time,
                 sum(cost) AS cost,
@@ -110,12 +113,12 @@ def build() -> dashboard.Dashboard:
             GROUP BY time
             ORDER BY time
             """,
-            unit="currencyUSD",
-        ),
-        timeseries_panel(
-            "Error rate",
-            "Failed model and tool calls as a share of all of them, per interval.",
-            """
+                unit="currencyUSD",
+            ),
+            timeseries_panel(
+                "Error rate",
+                "Failed model and tool calls as a share of all of them, per interval.",
+                """
             SELECT
                 $__timeInterval(start) AS time,
                 sum(errors) / nullIf(sum(llm_calls + tool_calls), 0) AS error_rate
@@ -124,12 +127,12 @@ def build() -> dashboard.Dashboard:
             GROUP BY time
             ORDER BY time
             """,
-            unit="percentunit",
-        ),
-        table_panel(
-            "Runs",
-            "Every run in the time range, newest first.",
-            """
+                unit="percentunit",
+            ),
+            table_panel(
+                "Runs",
+                "Every run in the time range, newest first.",
+                """
             SELECT
                 start, name, status, session_id, run_id, duration_ms, agent_count AS agents,
                 forks, branches, decisions, tool_calls, errors,
@@ -139,45 +142,45 @@ def build() -> dashboard.Dashboard:
             ORDER BY start DESC
             LIMIT 500
             """,
-            height=10,
-            units_for=("duration_ms", "cost", "waste_share"),
-            colored=("status",),
-            runs_linked=True,
-        ),
-        table_panel(
-            "Slowest runs",
-            "The ten longest runs.",
-            """
+                height=10,
+                units_for=("duration_ms", "cost", "waste_share"),
+                colored=("status",),
+                runs_linked=True,
+            ),
+            table_panel(
+                "Slowest runs",
+                "The ten longest runs.",
+                """
             SELECT name, status, duration_ms, session_id, run_id
             FROM forktrace_runs
             WHERE $__timeFilter(start)
             ORDER BY duration_ms DESC
             LIMIT 10
             """,
-            span=12,
-            units_for=("duration_ms",),
-            colored=("status",),
-            runs_linked=True,
-        ),
-        table_panel(
-            "Most expensive runs",
-            "The ten runs that cost most, with what their losing branches cost.",
-            """
+                span=12,
+                units_for=("duration_ms",),
+                colored=("status",),
+                runs_linked=True,
+            ),
+            table_panel(
+                "Most expensive runs",
+                "The ten runs that cost most, with what their losing branches cost.",
+                """
             SELECT name, status, cost, wasted_cost, session_id, run_id
             FROM forktrace_runs
             WHERE $__timeFilter(start) AND cost IS NOT NULL
             ORDER BY cost DESC
             LIMIT 10
             """,
-            span=12,
-            units_for=("cost", "wasted_cost"),
-            colored=("status",),
-            runs_linked=True,
-        ),
-        table_panel(
-            "Top agents",
-            "Agents by tokens spent, across the runs in the time range.",
-            f"""
+                span=12,
+                units_for=("cost", "wasted_cost"),
+                colored=("status",),
+                runs_linked=True,
+            ),
+            table_panel(
+                "Top agents",
+                "Agents by tokens spent, across the runs in the time range.",
+                f"""
             SELECT
                 agent,
                 sum(llm_calls) AS llm_calls,
@@ -191,13 +194,13 @@ def build() -> dashboard.Dashboard:
             ORDER BY tokens DESC
             LIMIT 10
             """,
-            span=12,
-            units_for=("cost",),
-        ),
-        table_panel(
-            "Top tools",
-            "Tools by number of calls, with failures and latency.",
-            """
+                span=12,
+                units_for=("cost",),
+            ),
+            table_panel(
+                "Top tools",
+                "Tools by number of calls, with failures and latency.",
+                """
             SELECT
                 tool_name,
                 count() AS calls,
@@ -210,9 +213,8 @@ def build() -> dashboard.Dashboard:
             ORDER BY calls DESC
             LIMIT 10
             """,
-            span=12,
-            units_for=("avg_duration_ms", "p95_duration_ms"),
+                span=12,
+                units_for=("avg_duration_ms", "p95_duration_ms"),
+            ),
         ),
-    ):
-        board.with_panel(panel)
-    return board
+    )

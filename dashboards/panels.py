@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
 from grafana_foundation_sdk.builders import common as common_builders
@@ -236,3 +237,10 @@ def color_properties() -> list[model.DynamicConfigValue]:
         model.DynamicConfigValue(id_val="mappings", value=outcome_mappings()),
         model.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-text"}),
     ]
+
+
+def add_panels(board: dashboard.Dashboard, panels: Iterable[Any]) -> dashboard.Dashboard:
+    """Add panels in order with stable ids (1, 2, ...), so links to a panel survive re-renders."""
+    for panel_id, panel in enumerate(panels, start=1):
+        board.with_panel(panel.id(panel_id))
+    return board

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from forktrace.dashboards.panels import new_dashboard, table_panel
+from forktrace.dashboards.panels import add_panels, new_dashboard, table_panel
 
 UID = "forktrace-post-mortem"
 
@@ -19,24 +19,26 @@ def build() -> dashboard.Dashboard:
         "Failed runs and branches, loops of identical tool calls, low-confidence decisions, "
         "branches abandoned after a human stepped in, and the waste per agent.",
     )
-    for panel in (
-        table_panel(
-            "Failed runs",
-            "Runs whose status is failed, with how many calls failed inside them.",
-            """
+    return add_panels(
+        board,
+        (
+            table_panel(
+                "Failed runs",
+                "Runs whose status is failed, with how many calls failed inside them.",
+                """
             SELECT start, name, errors, tool_calls, llm_calls, duration_ms, cost, session_id, run_id
             FROM forktrace_runs
             WHERE $__timeFilter(start) AND status = 'failed'
             ORDER BY start DESC
             """,
-            span=12,
-            units_for=("duration_ms", "cost"),
-            runs_linked=True,
-        ),
-        table_panel(
-            "Failed branches",
-            "Branches that failed, with the error that ended them.",
-            f"""
+                span=12,
+                units_for=("duration_ms", "cost"),
+                runs_linked=True,
+            ),
+            table_panel(
+                "Failed branches",
+                "Branches that failed, with the error that ended them.",
+                f"""
             SELECT r.run AS run, b.fork_name AS fork, b.label AS label, b.outcome_reason AS reason,
                 b.error AS error, b.cost AS cost, r.session_id AS session_id, b.run_id AS run_id
             FROM forktrace_branches(run_id = '') AS b
@@ -44,14 +46,14 @@ def build() -> dashboard.Dashboard:
             WHERE b.outcome = 'failed'
             ORDER BY b.start DESC
             """,
-            span=12,
-            units_for=("cost",),
-            runs_linked=True,
-        ),
-        table_panel(
-            "Repeated identical tool calls",
-            "The same tool called with the same arguments more than once in a run: often a loop.",
-            f"""
+                span=12,
+                units_for=("cost",),
+                runs_linked=True,
+            ),
+            table_panel(
+                "Repeated identical tool calls",
+                "The same tool called with the same arguments more than once in a run: often a loop.",
+                f"""
             SELECT r.run AS run, t.tool_name AS tool_name, count() AS calls,
                 min(t.time) AS first, max(t.time) AS last, any(t.arguments) AS arguments,
                 groupUniqArray(t.agent) AS agents, r.session_id AS session_id, t.run_id AS run_id
@@ -61,12 +63,12 @@ def build() -> dashboard.Dashboard:
             HAVING calls > 1
             ORDER BY calls DESC
             """,
-            runs_linked=True,
-        ),
-        table_panel(
-            "Low-confidence decisions",
-            "Decisions taken with confidence under 0.5.",
-            f"""
+                runs_linked=True,
+            ),
+            table_panel(
+                "Low-confidence decisions",
+                "Decisions taken with confidence under 0.5.",
+                f"""
             SELECT d.time AS time, r.run AS run, d.agent AS agent, d.question AS question,
                 d.chosen AS chosen, d.confidence AS confidence, d.maker AS maker,
                 d.reasoning AS reasoning, r.session_id AS session_id, d.run_id AS run_id
@@ -75,13 +77,13 @@ def build() -> dashboard.Dashboard:
             WHERE d.confidence < 0.5
             ORDER BY d.confidence
             """,
-            units_for=("confidence",),
-            runs_linked=True,
-        ),
-        table_panel(
-            "Branches abandoned after an intervention",
-            "Branches that ended abandoned after a human intervened on them or on a branch inside.",
-            f"""
+                units_for=("confidence",),
+                runs_linked=True,
+            ),
+            table_panel(
+                "Branches abandoned after an intervention",
+                "Branches that ended abandoned after a human intervened on them or on a branch inside.",
+                f"""
             SELECT i.time AS time, r.run AS run, b.label AS label, i.kind AS intervention,
                 i.author AS author, i.message AS message, b.outcome_reason AS reason,
                 b.cost AS cost, r.session_id AS session_id, b.run_id AS run_id
@@ -92,13 +94,13 @@ def build() -> dashboard.Dashboard:
               AND (i.branch_id = b.branch_id OR startsWith(i.branch_path, concat(b.branch_path, '.')))
             ORDER BY i.time DESC
             """,
-            units_for=("cost",),
-            runs_linked=True,
-        ),
-        table_panel(
-            "Waste by agent",
-            "Tokens and cost each agent spent in branches that did not win (each call counted once).",
-            f"""
+                units_for=("cost",),
+                runs_linked=True,
+            ),
+            table_panel(
+                "Waste by agent",
+                "Tokens and cost each agent spent in branches that did not win (each call counted once).",
+                f"""
             SELECT agent, sum(input_tokens + output_tokens) AS wasted_tokens,
                 sum(cost) AS wasted_cost, uniqExact(run_id) AS runs
             FROM (
@@ -110,10 +112,10 @@ def build() -> dashboard.Dashboard:
                 GROUP BY run_id, branch_path, agent, model
             )
             GROUP BY agent
+            HAVING wasted_tokens > 0
             ORDER BY wasted_tokens DESC
             """,
-            units_for=("wasted_cost",),
+                units_for=("wasted_cost",),
+            ),
         ),
-    ):
-        board.with_panel(panel)
-    return board
+    )

@@ -8,6 +8,7 @@ from forktrace.dashboards.clickhouse_query import Query, QueryType
 from forktrace.dashboards.panels import (
     DATASOURCE,
     OUTCOME_COLORS,
+    add_panels,
     new_dashboard,
     outcome_color_sql,
     sql,
@@ -56,9 +57,10 @@ FROM (
     SELECT start AS time, concat(lane_kind, ' · ', lane) AS lane, 'waiting' AS state, 0 AS step
     FROM lanes
     UNION ALL
-    SELECT start AS time, lane, state, 1 AS step FROM placed
+    -- a call ending as the next one starts: the end first, so the lane shows the new call
+    SELECT end AS time, lane, 'waiting' AS state, 1 AS step FROM placed WHERE end < lane_end
     UNION ALL
-    SELECT end AS time, lane, 'waiting' AS state, 2 AS step FROM placed WHERE end < lane_end
+    SELECT start AS time, lane, state, 2 AS step FROM placed
     UNION ALL
     SELECT end AS time, concat(lane_kind, ' · ', lane) AS lane,
         multiIf(state = 'ok', 'done', state) AS state, 3 AS step
@@ -170,76 +172,79 @@ def build() -> dashboard.Dashboard:
             )
         )
     )
-    for panel in (
-        state_timeline_panel(
-            "Agents and branches",
-            "One lane per agent and per branch on one time axis: thinking (model calls), calling a "
-            "tool, waiting, then done or failed (branches end with their outcome).",
-            SWIMLANES,
-            height=12,
-        ),
-        fork_tree(),
-        table_panel(
-            "Branch comparison",
-            "Every branch of every fork: approach, outcome and why, and what its whole subtree spent.",
-            """
+    return add_panels(
+        board,
+        (
+            state_timeline_panel(
+                "Agents and branches",
+                "One lane per agent and per branch on one time axis: thinking (model calls), calling a "
+                "tool, waiting, then done or failed (branches end with their outcome).",
+                SWIMLANES,
+                height=12,
+            ),
+            fork_tree(),
+            table_panel(
+                "Branch comparison",
+                "Every branch of every fork: approach, outcome and why, and what its whole subtree spent.",
+                """
             SELECT
                 fork_name AS fork, branch_path AS path, label, outcome, outcome_reason AS reason,
                 duration_ms, input_tokens + output_tokens AS tokens, cost, tool_calls, errors
             FROM forktrace_branches(run_id = '${run}')
             ORDER BY start, branch_path
             """,
-            units_for=("duration_ms", "cost"),
-            colored=("outcome",),
-        ),
-        table_panel(
-            "Decisions",
-            "Each decision point: the question, the options, what was chosen, by whom and why.",
-            """
+                units_for=("duration_ms", "cost"),
+                colored=("outcome",),
+            ),
+            table_panel(
+                "Decisions",
+                "Each decision point: the question, the options, what was chosen, by whom and why.",
+                """
             SELECT
                 time, agent, branch_path AS path, question,
                 arrayStringConcat(options, ' | ') AS options, chosen, confidence, maker, reasoning
             FROM forktrace_decisions(run_id = '${run}')
             ORDER BY time
             """,
-            units_for=("confidence",),
-        ),
-        table_panel(
-            "Tool calls",
-            "Every tool call with its arguments and result (first 500 characters).",
-            """
+                units_for=("confidence",),
+            ),
+            table_panel(
+                "Tool calls",
+                "Every tool call with its arguments and result (first 500 characters).",
+                """
             SELECT time, agent, branch_path AS path, tool_name, status, duration_ms, arguments,
                 result, error
             FROM forktrace_tool_calls(run_id = '${run}')
             ORDER BY time
             """,
-            span=16,
-            units_for=("duration_ms",),
-            colored=("status",),
-        ),
-        table_panel(
-            "Interventions",
-            "Where a human stepped in: approve, reject, redirect, edit or abort.",
-            """
+                span=16,
+                units_for=("duration_ms",),
+                colored=("status",),
+            ),
+            table_panel(
+                "Interventions",
+                "Where a human stepped in: approve, reject, redirect, edit or abort.",
+                """
             SELECT time, kind, author, message, agent, branch_path AS path
             FROM forktrace_interventions(run_id = '${run}')
             ORDER BY time
             """,
-            span=8,
+                span=8,
+            ),
+            with_sql(
+                dashboard.Panel()
+                .type("traces")
+                .title("Trace")
+                .description(
+                    "The run's spans as a waterfall (the ClickHouse datasource's trace mode)."
+                )
+                .height(14)
+                .span(24),
+                TRACE,
+                QueryType.TRACES,
+            ),
         ),
-        with_sql(
-            dashboard.Panel()
-            .type("traces")
-            .title("Trace")
-            .description("The run's spans as a waterfall (the ClickHouse datasource's trace mode).")
-            .height(14)
-            .span(24),
-            TRACE,
-            QueryType.TRACES,
-        ),
-    ):
-        board.with_panel(panel)
-    return board
+    )
 
 
 def fork_tree() -> nodegraph.Panel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard
 
 from forktrace.dashboards.panels import (
+    add_panels,
     new_dashboard,
     sql_variable,
     stat_panel,
@@ -41,76 +42,80 @@ def build() -> dashboard.Dashboard:
             """,
         )
     )
-    for panel in (
-        stat_panel(
-            "Runs",
-            "Runs in the session.",
-            "SELECT count() AS runs FROM forktrace_session_runs(session_id = '${session}')",
-        ),
-        stat_panel(
-            "Succeeded",
-            "Runs that succeeded.",
-            """
+    return add_panels(
+        board,
+        (
+            stat_panel(
+                "Runs",
+                "Runs in the session.",
+                "SELECT count() AS runs FROM forktrace_session_runs(session_id = '${session}')",
+            ),
+            stat_panel(
+                "Succeeded",
+                "Runs that succeeded.",
+                """
             SELECT countIf(status = 'succeeded') AS succeeded
             FROM forktrace_session_runs(session_id = '${session}')
             """,
-        ),
-        stat_panel(
-            "Cost",
-            "Model cost of the whole session.",
-            "SELECT sum(cost) AS cost FROM forktrace_session_runs(session_id = '${session}')",
-            unit="currencyUSD",
-        ),
-        stat_panel(
-            "Wasted",
-            "Cost of the branches that did not win, across the session.",
-            """
+            ),
+            stat_panel(
+                "Cost",
+                "Model cost of the whole session.",
+                "SELECT sum(cost) AS cost FROM forktrace_session_runs(session_id = '${session}')",
+                unit="currencyUSD",
+            ),
+            stat_panel(
+                "Wasted",
+                "Cost of the branches that did not win, across the session.",
+                """
             SELECT sum(wasted_cost) AS wasted_cost
             FROM forktrace_session_runs(session_id = '${session}')
             """,
-            unit="currencyUSD",
-        ),
-        stat_panel(
-            "Peak agents",
-            "The most agents working at once in any run of the session.",
-            """
+                unit="currencyUSD",
+            ),
+            stat_panel(
+                "Peak agents",
+                "The most agents working at once in any run of the session.",
+                """
             SELECT max(peak_agents) AS peak_agents
             FROM forktrace_session_runs(session_id = '${session}')
             """,
-        ),
-        stat_panel(
-            "Wall time",
-            "From the session's first start to its last end.",
-            """
+            ),
+            stat_panel(
+                "Wall time",
+                "From the session's first start to its last end.",
+                """
             SELECT intDiv(toUnixTimestamp64Nano(max(end)) - toUnixTimestamp64Nano(min(start)), 1000000)
                 AS duration_ms
             FROM forktrace_session_runs(session_id = '${session}')
             """,
-            unit="ms",
-        ),
-        state_timeline_panel(
-            "Runs side by side",
-            "One lane per run on the session's time axis: running, then its status.",
-            """
+                unit="ms",
+            ),
+            state_timeline_panel(
+                "Runs side by side",
+                "One lane per run on the session's time axis: running, then its status.",
+                """
             SELECT time, lane, state
             FROM (
-                SELECT start AS time, concat(name, ' · ', substring(run_id, 1, 8)) AS lane,
+                SELECT CAST(start AS DateTime64(9)) AS time,
+                    concat(name, ' · ', substring(run_id, 1, 8)) AS lane,
                     'running' AS state, 0 AS step
                 FROM forktrace_session_runs(session_id = '${session}')
                 UNION ALL
-                SELECT end AS time, concat(name, ' · ', substring(run_id, 1, 8)) AS lane,
+                SELECT CAST(end AS DateTime64(9)) AS time,
+                    concat(name, ' · ', substring(run_id, 1, 8)) AS lane,
                     status AS state, 1 AS step
                 FROM forktrace_session_runs(session_id = '${session}')
                 WHERE status != 'running'
             )
             ORDER BY time, step
             """,
-            height=8,
-        ),
-        table_panel(
-            "Runs",
-            "The session's runs in start order, with the approach that won each top-level fork.",
-            f"""
+                height=8,
+            ),
+            table_panel(
+                "Runs",
+                "The session's runs in start order, with the approach that won each top-level fork.",
+                f"""
             SELECT
                 r.offset_ms AS offset_ms, r.name AS name, r.status AS status, w.winner AS winner,
                 r.duration_ms AS duration_ms, r.agent_count AS agents, r.peak_agents AS peak_agents,
@@ -121,11 +126,10 @@ def build() -> dashboard.Dashboard:
             LEFT JOIN ({_WINNERS.strip()}) AS w ON w.run_id = r.run_id
             ORDER BY r.start
             """,
-            height=10,
-            units_for=("offset_ms", "duration_ms", "cost", "wasted_cost"),
-            colored=("status",),
-            runs_linked=True,
+                height=10,
+                units_for=("offset_ms", "duration_ms", "cost", "wasted_cost"),
+                colored=("status",),
+                runs_linked=True,
+            ),
         ),
-    ):
-        board.with_panel(panel)
-    return board
+    )
