@@ -42,6 +42,10 @@ from forktrace.collector import commands as _collector_commands  # noqa: E402
 
 _collector_commands.register(app)
 
+from forktrace.collector import report_commands as _report_commands  # noqa: E402
+
+_report_commands.register(app)
+
 from forktrace.dashboards import commands as _dashboards_commands  # noqa: E402
 
 _dashboards_commands.register(app)
