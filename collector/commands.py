@@ -90,7 +90,8 @@ def sql(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Run SQL on the traces: via the running collector, a server, or the data directory."""
-    _require_collector_extra()
+    # no up-front extra check: reading through a running collector needs none,
+    # and opening a store directly names the missing extra itself
     from forktrace.collector import output
     from forktrace.collector.reader import open_reader
 
