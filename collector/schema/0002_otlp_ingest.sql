@@ -10,9 +10,9 @@
 -- ${otlp_key_values} is the type of a repeated KeyValue: its AnyValue carries an
 -- Enum8 `value` column naming the member of the oneof that is set
 -- (input_format_protobuf_oneof_presence), which tells 0, false and "" apart
--- from an absent value. Values are read three levels deep (a value, the members
--- of its array or key-value list, and theirs); anything nested deeper becomes
--- JSON null.
+-- from an absent value. Values are read three levels deep: a value, the members
+-- of its array or key-value list, and their members' scalars; an array or list
+-- on that third level is written as JSON null.
 CREATE TABLE IF NOT EXISTS otel_traces_otlp_ingest${on_cluster} (
     resource_spans Array(Tuple(
         resource Tuple(attributes ${otlp_key_values}),
