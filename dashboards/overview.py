@@ -84,6 +84,7 @@ def build() -> dashboard.Dashboard:
             GROUP BY time, status
             ORDER BY time
             """,
+                series_by="status",
             ),
             timeseries_panel(
                 "Tokens over time",

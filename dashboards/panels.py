@@ -192,11 +192,21 @@ def stat_panel(title: str, description: str, query: str, *, unit: str = "short")
 
 
 def timeseries_panel(
-    title: str, description: str, query: str, *, unit: str = "short", span: int = 12
+    title: str,
+    description: str,
+    query: str,
+    *,
+    unit: str = "short",
+    span: int = 12,
+    series_by: str | None = None,
 ) -> timeseries.Panel:
+    """Bars per interval. With ``series_by``, the query returns rows (time, <series_by>,
+    value) and the plugin turns them into one series per value, named after it."""
     panel = with_sql(
         timeseries.Panel().title(title).description(description), query, QueryType.TIME_SERIES
     )
+    if series_by:
+        panel.display_name(f"${{__field.labels.{series_by}}}")
     return (
         panel.height(8)
         .span(span)

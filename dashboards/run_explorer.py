@@ -8,6 +8,7 @@ from forktrace.dashboards.clickhouse_query import Query, QueryType
 from forktrace.dashboards.panels import (
     DATASOURCE,
     OUTCOME_COLORS,
+    RUN_EXPLORER_UID,
     add_panels,
     new_dashboard,
     outcome_color_sql,
@@ -18,7 +19,7 @@ from forktrace.dashboards.panels import (
     with_sql,
 )
 
-UID = "forktrace-run-explorer"
+UID = RUN_EXPLORER_UID
 
 #: Node kinds in the fork tree; each gets an arc__<kind> field (1 for its kind).
 _ARCS = {
