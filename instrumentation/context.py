@@ -22,7 +22,7 @@ from typing import ParamSpec, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from forktrace import semconv
+from forktrace import _guard, semconv
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -102,12 +102,17 @@ class LineageSpanProcessor(SpanProcessor):
     """
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-        lineage = otel_context.get_value(LINEAGE_KEY, parent_context)
-        if lineage is None:
-            return
-        scope = span.instrumentation_scope
-        if scope is None or scope.name != INSTRUMENTATION_SCOPE:
-            span.set_attributes(lineage.stamp)  # type: ignore[attr-defined]
+        # The SDK does not guard processors: anything raised here would reach
+        # the code that started the span.
+        try:
+            lineage = otel_context.get_value(LINEAGE_KEY, parent_context)
+            if lineage is None:
+                return
+            scope = span.instrumentation_scope
+            if scope is None or scope.name != INSTRUMENTATION_SCOPE:
+                span.set_attributes(lineage.stamp)  # type: ignore[attr-defined]
+        except Exception as exc:
+            _guard.report("LineageSpanProcessor.on_start", exc)
 
     def on_end(self, span: ReadableSpan) -> None:
         pass

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from forktrace import semconv
+from forktrace import _guard, semconv
 from forktrace.context import Lineage, current_lineage, with_lineage
 from forktrace.scope import CANCELLATION, Scope, enum_value, span_id_hex, start_span
 from forktrace.semconv import BranchOutcome, ForkStrategy, Kind
@@ -97,6 +97,12 @@ class Fork(Scope):
         Branches whose outcome was not set otherwise are recorded as lost.
         """
         branch = self._find(winner)
+        if self._span is not None and not self._span.is_recording():
+            _guard.logger.warning(
+                "forktrace: fork %r chose a winner after it ended; call choose() inside "
+                "the fork's with-block so the outcomes are recorded",
+                self._name,
+            )
         self._winner = branch
         branch._outcome = _WON
         if criterion is not None:

@@ -279,3 +279,13 @@ def test_internal_errors_never_reach_the_program(recorded: Recorded, caplog) -> 
     assert len(recorded.named("execute_tool weird")) == 2
     internal = [r for r in caplog.records if "internal error" in r.getMessage()]
     assert len(internal) == 1
+
+
+def test_choosing_after_the_fork_ended_warns(recorded: Recorded, caplog) -> None:
+    with forktrace.run("r"):
+        with forktrace.fork("late") as fork, fork.branch("a"):
+            pass
+        with caplog.at_level("WARNING", logger="forktrace"):
+            fork.choose("a")
+    assert "after it ended" in caplog.text
+    assert semconv.FORK_WINNER not in attrs(recorded.one("fork late"))
