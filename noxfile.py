@@ -28,6 +28,7 @@ FRAMEWORKS = {
     "anthropic": ("anthropic", "anthropic"),
     "langgraph": ("langgraph", "langgraph"),
     "openai-agents": ("openai-agents", "openai_agents"),
+    "pydantic-ai": ("pydantic-ai", "pydantic_ai"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
 
@@ -37,6 +38,7 @@ OPENINFERENCE = {
     "anthropic": "openinference-instrumentation-anthropic",
     "langgraph": "openinference-instrumentation-langchain",
     "openai-agents": "openinference-instrumentation-openai-agents",
+    "pydantic-ai": "openinference-instrumentation-pydantic-ai",
 }
 
 

@@ -53,6 +53,7 @@ SUPPORTED: dict[str, Integration] = {
     for integration in (
         Integration("langgraph", "langchain", "langchain_core", "langgraph"),
         Integration("openai-agents", "openai_agents", "agents", "openai-agents"),
+        Integration("pydantic-ai", "pydantic_ai", "pydantic_ai", "pydantic-ai"),
         Integration("openai", "openai", "openai", "openai"),
         Integration("anthropic", "anthropic", "anthropic", "anthropic"),
     )
@@ -64,6 +65,8 @@ _ALIASES = {
     "langchain-core": "langgraph",
     "openai_agents": "openai-agents",
     "agents": "openai-agents",
+    "pydantic_ai": "pydantic-ai",
+    "pydanticai": "pydantic-ai",
 }
 
 _lock = threading.RLock()
