@@ -50,6 +50,10 @@ from forktrace.dashboards import commands as _dashboards_commands  # noqa: E402
 
 _dashboards_commands.register(app)
 
+from forktrace.collector import explore_commands as _explore_commands  # noqa: E402
+
+_explore_commands.register(app)
+
 
 def main() -> None:
     app()

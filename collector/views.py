@@ -1,0 +1,153 @@
+"""Python access to the decision layer's views (docs/sql.md).
+
+Small functions over a reader (``forktrace.collector.reader.open_reader()``,
+or anything with ``query(sql, parameters) -> QueryResult``) that return rows as
+dicts. The CLI, the HTML report and the dashboard tests use them, so each
+question stays written once, in the SQL views; this module only selects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+# Views that take a run id (run_id = '' means every run).
+RUN_VIEWS = (
+    "forktrace_branches",
+    "forktrace_forks",
+    "forktrace_decisions",
+    "forktrace_tool_calls",
+    "forktrace_llm_calls",
+    "forktrace_interventions",
+    "forktrace_concurrency",
+    "forktrace_peak_concurrency",
+    "forktrace_agent_usage",
+    "forktrace_usage_cost",
+)
+
+# What `forktrace runs` prints as a table; csv and json get every column.
+RUNS_SUMMARY_COLUMNS = (
+    "run_id",
+    "session_id",
+    "name",
+    "start",
+    "duration_ms",
+    "status",
+    "agent_count",
+    "branches",
+    "decisions",
+    "tool_calls",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "wasted_cost",
+    "waste_share",
+)
+
+
+class Result(Protocol):
+    column_names: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class Queryable(Protocol):
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result: ...
+
+
+class RunNotFoundError(LookupError):
+    """No run, or more than one, matches the id or prefix given."""
+
+
+def _dicts(result: Result) -> list[dict[str, Any]]:
+    return [dict(zip(result.column_names, row, strict=False)) for row in result.rows]
+
+
+def runs(reader: Queryable, session: str | None = None, last: int | None = None) -> Result:
+    """Runs, newest first: all of them, one session's, or the last ``last``."""
+    sql = "SELECT * FROM forktrace_runs"
+    parameters: dict[str, Any] = {}
+    if session:
+        sql += " WHERE session_id = {session:String}"
+        parameters["session"] = session
+    sql += " ORDER BY start DESC, run_id"
+    if last:
+        sql += " LIMIT {last:UInt64}"
+        parameters["last"] = last
+    return reader.query(sql, parameters)
+
+
+def run(reader: Queryable, run_id: str) -> dict[str, Any]:
+    """One run's row of ``forktrace_runs``."""
+    found = _dicts(
+        reader.query("SELECT * FROM forktrace_runs WHERE run_id = {run:String}", {"run": run_id})
+    )
+    if not found:
+        raise RunNotFoundError(f"no run {run_id!r}")
+    return found[0]
+
+
+def session_runs(reader: Queryable, session: str) -> list[dict[str, Any]]:
+    return _dicts(
+        reader.query(
+            "SELECT * FROM forktrace_session_runs(session_id = {session:String})",
+            {"session": session},
+        )
+    )
+
+
+def run_view(reader: Queryable, view: str, run_id: str = "") -> list[dict[str, Any]]:
+    """The rows of one of ``RUN_VIEWS`` for a run ('' for every run)."""
+    if view not in RUN_VIEWS:
+        raise ValueError(f"{view!r} is not a run view; one of {', '.join(RUN_VIEWS)}")
+    return _dicts(reader.query(f"SELECT * FROM {view}(run_id = {{run:String}})", {"run": run_id}))
+
+
+def resolve_run_id(reader: Queryable, id_or_prefix: str) -> str:
+    """The full run id for an id or a unique prefix of one."""
+    if not id_or_prefix:
+        raise RunNotFoundError("no run id given")
+    matches = [
+        row[0]
+        for row in reader.query(
+            "SELECT DISTINCT run_id FROM forktrace_run_totals "
+            "WHERE startsWith(run_id, {prefix:String}) ORDER BY run_id LIMIT 6",
+            {"prefix": id_or_prefix},
+        ).rows
+    ]
+    if id_or_prefix in matches:
+        return id_or_prefix
+    if not matches:
+        raise RunNotFoundError(f"no run id starts with {id_or_prefix!r}")
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise RunNotFoundError(f"{id_or_prefix!r} matches several runs: {shown}")
+    return matches[0]
+
+
+@dataclass
+class RunTree:
+    """Everything ``forktrace tree`` shows about one run."""
+
+    run: dict[str, Any]
+    forks: list[dict[str, Any]] = field(default_factory=list)
+    branches: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    llm_calls: list[dict[str, Any]] = field(default_factory=list)
+    interventions: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_tree(reader: Queryable, run_id: str) -> RunTree:
+    return RunTree(
+        run=run(reader, run_id),
+        forks=run_view(reader, "forktrace_forks", run_id),
+        branches=run_view(reader, "forktrace_branches", run_id),
+        decisions=run_view(reader, "forktrace_decisions", run_id),
+        tool_calls=run_view(reader, "forktrace_tool_calls", run_id),
+        llm_calls=run_view(reader, "forktrace_llm_calls", run_id),
+        interventions=run_view(reader, "forktrace_interventions", run_id),
+    )
