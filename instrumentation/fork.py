@@ -71,7 +71,7 @@ class Fork(Scope):
         self._context: otel_context.Context | None = None
         self._lineage: Lineage | None = None
         self._branches: list[Branch] = []
-        self._counter = itertools.count()
+        self._counter = itertools.count()  # guarded by _lock
         self._lock = threading.Lock()
         self._winner: Branch | None = None
         self._criterion: str | None = None
@@ -85,9 +85,8 @@ class Fork(Scope):
 
     def branch(self, label: str | None = None) -> Branch:
         """A new branch of this fork; open it with ``with``/``async with`` (in any task or thread)."""
-        index = next(self._counter)
-        branch = Branch(self, index, label)
         with self._lock:
+            branch = Branch(self, next(self._counter), label)
             self._branches.append(branch)
         return branch
 
@@ -103,7 +102,9 @@ class Fork(Scope):
                 "the fork's with-block so the outcomes are recorded",
                 self._name,
             )
-        self._winner = branch
+        previous, self._winner = self._winner, branch
+        if previous is not None and previous is not branch and previous._outcome == _WON:
+            previous._outcome = None  # chosen again: the earlier pick is no longer the winner
         branch._outcome = _WON
         if criterion is not None:
             self._criterion = criterion

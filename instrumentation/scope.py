@@ -24,6 +24,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from forktrace import _guard, semconv, setup
 from forktrace.context import Lineage
+from forktrace.text import put_content
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound="Scope")
@@ -45,6 +46,23 @@ def enum_value(value: Any, allowed: type[Enum], what: str) -> str:
         choices = ", ".join(member.value for member in allowed)
         raise ValueError(f"{what} must be one of {choices}; got {value!r}")
     return raw
+
+
+def with_content(
+    attributes: dict[str, Any], content: tuple[tuple[str, Any], ...]
+) -> dict[str, Any]:
+    """``attributes`` plus ``content`` as the capture policy allows *now*.
+
+    Content given to a constructor is applied when the span opens, not when
+    the scope is made: a decorator built at import time must not capture a
+    run's goal before ``init(capture_content=False)`` ran.
+    """
+    if not content:
+        return attributes
+    merged = dict(attributes)
+    for key, value in content:
+        put_content(merged, key, value)
+    return merged
 
 
 def start_span(

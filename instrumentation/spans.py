@@ -18,7 +18,7 @@ from opentelemetry import trace
 
 from forktrace import _guard, semconv, setup
 from forktrace.context import Lineage, current_lineage, with_lineage
-from forktrace.scope import CANCELLATION, Scope, enum_value, start_span
+from forktrace.scope import CANCELLATION, Scope, enum_value, start_span, with_content
 from forktrace.semconv import DecisionMaker, InterventionKind, Kind, Operation, RunOutcome
 from forktrace.text import clip, put_content, put_text, to_text
 
@@ -45,7 +45,7 @@ def _session_id() -> str:
 class Run(Scope):
     """One task given to one or many agents; the root of its trace and of its lineage."""
 
-    __slots__ = ("_attributes", "_name", "_outcome", "_run_id", "_session")
+    __slots__ = ("_attributes", "_content", "_name", "_outcome", "_run_id", "_session")
 
     def __init__(
         self,
@@ -65,8 +65,8 @@ class Run(Scope):
             semconv.GEN_AI_OPERATION_NAME: Operation.INVOKE_WORKFLOW.value,
             semconv.RUN_NAME: clip(name),
         }
-        put_content(attributes, semconv.RUN_GOAL, goal)
         self._attributes = attributes
+        self._content = ((semconv.RUN_GOAL, goal),)
 
     @property
     def id(self) -> str | None:
@@ -90,7 +90,8 @@ class Run(Scope):
         run_id = self._run_id or uuid.uuid4().hex
         self._run_id = run_id
         lineage = Lineage(session, run_id)
-        span = self._span = start_span(f"run {self._name}", parent, self._attributes, lineage)
+        attributes = with_content(self._attributes, self._content)
+        span = self._span = start_span(f"run {self._name}", parent, attributes, lineage)
         return with_lineage(lineage, trace.set_span_in_context(span, parent))
 
     def _close(self, error: BaseException | None) -> None:
@@ -139,13 +140,16 @@ class Agent(Scope):
 class _Leaf(Scope):
     """A span that changes no lineage: it opens under the current span and context."""
 
-    __slots__ = ("_attributes", "_name")
+    __slots__ = ("_attributes", "_content", "_name")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._content: tuple[tuple[str, Any], ...] = ()
 
     def _open(self) -> otel_context.Context:
         parent = otel_context.get_current()
-        span = self._span = start_span(
-            self._name, parent, self._attributes, current_lineage(parent)
-        )
+        attributes = with_content(self._attributes, self._content)
+        span = self._span = start_span(self._name, parent, attributes, current_lineage(parent))
         return trace.set_span_in_context(span, parent)
 
     def _fresh(self) -> Any:
@@ -184,8 +188,9 @@ class Tool(_Leaf):
         if call_id is not None:
             attributes[semconv.GEN_AI_TOOL_CALL_ID] = call_id
         put_text(attributes, semconv.GEN_AI_TOOL_DESCRIPTION, description)
-        put_content(attributes, semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
         self._attributes = attributes
+        if arguments is not None:
+            self._content = ((semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments),)
 
     def result(self, value: Any) -> Tool:
         """Record the tool's result (text as is, anything else as JSON)."""
@@ -231,8 +236,9 @@ class LLM(_Leaf):
             attributes[semconv.GEN_AI_PROVIDER_NAME] = provider
         if conversation_id is not None:
             attributes[semconv.GEN_AI_CONVERSATION_ID] = conversation_id
-        put_content(attributes, semconv.GEN_AI_INPUT_MESSAGES, input_messages)
         self._attributes = attributes
+        if input_messages is not None:
+            self._content = ((semconv.GEN_AI_INPUT_MESSAGES, input_messages),)
 
     def record(
         self,

@@ -86,3 +86,15 @@ def test_long_text_is_truncated_with_marker_and_original_length(record) -> None:
     assert decision[semconv.DECISION_QUESTION + semconv.ORIGINAL_LENGTH_SUFFIX] == 300
     assert decision[semconv.DECISION_REASONING] == "fits"
     assert semconv.DECISION_REASONING + semconv.ORIGINAL_LENGTH_SUFFIX not in decision
+
+
+def test_policy_applies_when_the_span_opens_not_when_decorated(record) -> None:
+    @forktrace.run("decorated early", goal="secret goal")
+    def job() -> None:
+        with forktrace.tool("t", arguments="secret args"):
+            pass
+
+    recorded = record(capture_content=False)  # init() after the decorator was built
+    job()
+    assert semconv.RUN_GOAL not in attrs(recorded.one("run decorated early"))
+    assert semconv.GEN_AI_TOOL_CALL_ARGUMENTS not in attrs(recorded.one("execute_tool t"))
