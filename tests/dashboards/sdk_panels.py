@@ -1,0 +1,81 @@
+"""Record a session with the real SDK into an embedded collector, then run every panel.
+
+Run as a script (``python sdk_panels.py DATA_DIR [DASHBOARD_UID ...]``): the
+collector owns a chDB path of its own, which the pytest process (that has one
+already) cannot open. Prints one JSON object: per panel query of the chosen
+dashboards (all by default), its columns and rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from grafana_sql import QueryContext, expand
+
+import forktrace
+from forktrace.collector import embedded
+from forktrace.dashboards import rendered
+
+SESSION, RUN = "sess-sdk", "run-sdk"
+
+
+def record() -> None:
+    with (
+        forktrace.run("sdk session run", goal="fix the parser", session=SESSION, run_id=RUN),
+        forktrace.agent("planner"),
+    ):
+        with forktrace.llm("gpt-4o") as call:
+            call.record(input_tokens=1200, output_tokens=300, reasoning="Two ways to go.")
+        with forktrace.decision("Which fix?", options=["patch", "rewrite"]) as choice:
+            choice.choose("rewrite", reasoning="the patch hides the bug", confidence=0.4)
+        with forktrace.fork("fixes", strategy="best_of") as fork:
+            with fork.branch("rewrite"), forktrace.agent("writer"):
+                with forktrace.llm("gpt-4o") as call:
+                    call.record(input_tokens=2000, output_tokens=600)
+                for _ in range(2):
+                    with forktrace.tool("run_tests", arguments={"path": "tests"}) as tool:
+                        tool.result("12 passed")
+            with fork.branch("patch") as branch, forktrace.agent("patcher"):
+                with forktrace.llm("claude-sonnet-4") as call:
+                    call.record(input_tokens=900, output_tokens=100)
+                forktrace.intervene("redirect", author="bob", message="drop the patch")
+                branch.outcome("abandoned", reason="redirected by bob")
+            fork.choose("rewrite", criterion="tests pass")
+
+
+def main(data_dir: str, uids: list[str]) -> None:
+    collector = embedded.start(Path(data_dir))
+    try:
+        forktrace.init(service_name="sdk-panels", endpoint=collector.grpc_endpoint)
+        record()
+        forktrace.shutdown()
+        assert collector.flush(), "the collector did not store every span"
+        now = dt.datetime.now(dt.timezone.utc)
+        context = QueryContext(
+            now - dt.timedelta(hours=1),
+            now + dt.timedelta(hours=1),
+            variables={"session": SESSION, "run": RUN},
+        )
+        results = {}
+        for uid, board in rendered().items():
+            if uids and uid not in uids:
+                continue
+            for panel in board["panels"]:
+                for target in panel.get("targets", []):
+                    result = collector.query(expand(target["rawSql"], context))
+                    results[f"{uid}/{panel['title']}/{target['refId']}"] = {
+                        "columns": result.column_names,
+                        "rows": [
+                            dict(zip(result.column_names, row, strict=True)) for row in result.rows
+                        ],
+                    }
+        print(json.dumps(results, default=str))
+    finally:
+        collector.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])
