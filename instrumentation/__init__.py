@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 from forktrace.config import ConfigError
 from forktrace.context import Lineage, LineageSpanProcessor, current_lineage, wrap
-from forktrace.fork import Branch, Fork
+from forktrace.fork import Branch, Fork, branch, current_fork
 from forktrace.integrations import instrument, uninstrument
 from forktrace.propagation import branch_from
 from forktrace.semconv import (
@@ -57,7 +57,9 @@ __all__ = [
     "Tool",
     "__version__",
     "agent",
+    "branch",
     "branch_from",
+    "current_fork",
     "current_lineage",
     "decision",
     "fork",

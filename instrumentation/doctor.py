@@ -10,7 +10,7 @@ import socket
 
 import typer
 
-from forktrace.config import Config, ConfigError, endpoint_address, resolve
+from forktrace.config import DEFAULT, Config, ConfigError, endpoint_address, resolve
 
 EXIT_UNREACHABLE = 1
 EXIT_INVALID = 2
@@ -32,6 +32,8 @@ def describe(config: Config) -> list[tuple[str, str, str]]:
         value = setting.value
         if name == "headers":
             shown = ", ".join(f"{key}=***" for key in value) or "(none)"
+        elif name == "session" and setting.source == DEFAULT:
+            shown = f"{value} (a new id in every process; set FORKTRACE_SESSION to group runs)"
         else:
             shown = str(value)
         rows.append((name, shown, setting.source))

@@ -40,6 +40,26 @@ _COMPLETED = BranchOutcome.COMPLETED.value
 _MAX_LABEL = 100
 
 
+_FORK_KEY = otel_context.create_key("forktrace.fork")
+
+
+def current_fork() -> Fork | None:
+    """The innermost fork whose block (or one of whose branches) is running, or None."""
+    return otel_context.get_value(_FORK_KEY)  # type: ignore[return-value]
+
+
+def branch(label: str | None = None) -> Branch:
+    """A new branch of the innermost open fork: ``with forktrace.branch("retry"):``.
+
+    Handy where the fork object is out of reach (a helper called inside the
+    fork); ``fork.branch(label)`` is the same when you hold the fork.
+    """
+    fork = current_fork()
+    if fork is None:
+        raise RuntimeError("forktrace.branch() was called outside any fork's with-block")
+    return fork.branch(label)
+
+
 class Fork(Scope):
     """One point of work split into branches: ``with forktrace.fork("approach") as f:``."""
 
@@ -185,7 +205,8 @@ class Fork(Scope):
             self._lineage = outer.in_fork(fork_id)
             context = with_lineage(self._lineage, context)
         self._context = context
-        return context
+        # Only the code inside the fork's block sees it as the current fork.
+        return otel_context.set_value(_FORK_KEY, self, context)
 
     def _close(self, error: BaseException | None) -> None:
         span = self._span

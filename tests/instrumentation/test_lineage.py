@@ -235,3 +235,24 @@ def test_lineage_processor_on_a_provider_of_your_own(recorded: Recorded) -> None
             pass
     (span,) = exporter.get_finished_spans()
     assert attrs(span)[semconv.RUN_ID] == run.id
+
+
+def test_branch_of_the_innermost_open_fork(recorded: Recorded) -> None:
+    def helper(label: str) -> None:
+        with forktrace.branch(label), recorded.plain_tracer.start_as_current_span(f"in {label}"):
+            pass
+
+    with forktrace.run("r"), forktrace.fork("outer") as outer:
+        helper("x")
+        with forktrace.fork("inner") as inner:
+            assert forktrace.current_fork() is inner
+            helper("nested")
+        assert forktrace.current_fork() is outer
+        helper("y")
+    assert forktrace.current_fork() is None
+    with pytest.raises(RuntimeError, match="outside any fork"):
+        forktrace.branch("z")
+
+    paths = {s.name: attrs(s)[semconv.BRANCH_PATH] for s in recorded.spans() if s.name[:3] == "in "}
+    assert paths == {"in x": "0", "in nested": "0", "in y": "1"}
+    assert parent_id(recorded.one("branch nested")) == span_id(recorded.one("fork inner"))
