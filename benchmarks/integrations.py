@@ -1,0 +1,477 @@
+"""Overhead of forktrace's framework integrations, next to OpenInference's.
+
+For one framework per process, a fake-model agent run (no network: in-process
+HTTP transports for the provider SDKs, the frameworks' own fake models
+otherwise) is timed three ways in the same process:
+
+- uninstrumented;
+- instrumented by ``forktrace.instrument(<framework>)``;
+- instrumented by the OpenInference instrumentor for that framework.
+
+Both instrumentations send their spans to the same tracer provider, whose only
+exporter drops them, so the numbers measure building spans, not exporting.
+The modes alternate over several rounds and each reports its best round's
+mean time per run (the least disturbed by other load on the machine); ratios
+are to the uninstrumented run.
+
+    nox -s "benchmark(framework='langgraph')"          # one framework, in its own venv
+    python benchmarks/integrations.py langgraph --write  # in a venv that has it
+
+``--write`` records the row in ``benchmarks/results/integrations.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+import forktrace
+
+RESULTS = Path(__file__).parent / "results" / "integrations.md"
+
+
+class CountingExporter(SpanExporter):
+    """Drops spans, counting them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+@dataclass
+class Workload:
+    package: str  # the framework's distribution, for its version
+    openinference: str  # the OpenInference distribution
+    run: Callable[[], Any]  # one agent run
+    instrument_openinference: Callable[[TracerProvider], Callable[[], None]]  # returns undo
+
+
+# --- workloads -------------------------------------------------------------------
+
+
+def _json_transport(module: Any, body: dict[str, Any]) -> Any:
+    payload = json.dumps(body).encode()
+    return module.MockTransport(
+        lambda request: module.Response(
+            200, content=payload, headers={"content-type": "application/json"}
+        )
+    )
+
+
+def _openai() -> Workload:
+    import httpx2
+    import openai
+
+    completion = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-bench",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "done"},
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
+    }
+    client = openai.OpenAI(
+        api_key="bench",
+        base_url="http://bench.invalid/v1",
+        http_client=httpx2.Client(transport=_json_transport(httpx2, completion)),
+    )
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "plan a trip"},
+    ]
+
+    def run() -> Any:
+        # An agent loop's model calls: three turns of one conversation.
+        for _ in range(3):
+            client.chat.completions.create(model="gpt-bench", messages=messages)
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        from openinference.instrumentation.openai import OpenAIInstrumentor
+
+        instrumentor = OpenAIInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        return instrumentor.uninstrument
+
+    return Workload("openai", "openinference-instrumentation-openai", run, openinference)
+
+
+def _anthropic() -> Workload:
+    import anthropic
+    import httpx2
+
+    message = {
+        "id": "m1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-bench",
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "content": [
+            {"type": "thinking", "thinking": "short", "signature": "s"},
+            {"type": "text", "text": "done"},
+        ],
+        "usage": {"input_tokens": 10, "output_tokens": 2},
+    }
+    client = anthropic.Anthropic(
+        api_key="bench",
+        base_url="http://bench.invalid",
+        http_client=httpx2.Client(transport=_json_transport(httpx2, message)),
+    )
+
+    def run() -> Any:
+        for _ in range(3):
+            client.messages.create(
+                model="claude-bench",
+                max_tokens=50,
+                messages=[{"role": "user", "content": "plan a trip"}],
+            )
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        from openinference.instrumentation.anthropic import AnthropicInstrumentor
+
+        instrumentor = AnthropicInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        return instrumentor.uninstrument
+
+    return Workload("anthropic", "openinference-instrumentation-anthropic", run, openinference)
+
+
+def _langgraph() -> Workload:
+    import operator
+    from typing import Annotated, TypedDict
+
+    from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.tools import tool
+    from langgraph.graph import END, START, StateGraph
+
+    @tool
+    def look_up(topic: str) -> str:
+        """Look a topic up."""
+        return f"facts about {topic}"
+
+    model = FakeMessagesListChatModel(responses=[AIMessage(content="a note")])
+
+    class State(TypedDict, total=False):
+        topic: str
+        notes: Annotated[list, operator.add]
+
+    graph = StateGraph(State)
+    graph.add_node("plan", lambda state: {})
+    names = ["alpha", "beta", "gamma", "delta"]
+    for name in names:
+
+        def research(state: State, name: str = name) -> State:
+            facts = look_up.invoke({"topic": state["topic"]})
+            return {"notes": [model.invoke(f"{name}: {facts}").text]}
+
+        graph.add_node(name, research)
+        graph.add_edge("plan", name)
+    graph.add_node("decide", lambda state: {"notes": [model.invoke("decide").text]})
+    graph.add_edge(START, "plan")
+    graph.add_edge(names, "decide")
+    graph.add_edge("decide", END)
+    app = graph.compile(name="researchers")
+
+    def run() -> Any:
+        return app.invoke({"topic": "tides", "notes": []})
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        from openinference.instrumentation.langchain import LangChainInstrumentor
+
+        instrumentor = LangChainInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        return instrumentor.uninstrument
+
+    return Workload("langgraph", "openinference-instrumentation-langchain", run, openinference)
+
+
+def _openai_agents() -> Workload:
+    from agents import Agent, Model, ModelResponse, Runner, Usage, function_tool
+    from agents.tracing import generation_span
+    from openai.types.responses import (
+        ResponseFunctionToolCall,
+        ResponseOutputMessage,
+        ResponseOutputText,
+    )
+
+    class Scripted(Model):
+        def __init__(self, tool: str | None) -> None:
+            self._tool = tool
+
+        async def get_response(
+            self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+        ) -> Any:
+            called = not isinstance(input, str) and any(
+                isinstance(item, dict) and item.get("type") == "function_call_output"
+                for item in input
+            )
+            if self._tool and not called:
+                output: list[Any] = [
+                    ResponseFunctionToolCall(
+                        type="function_call", call_id="c1", name=self._tool, arguments="{}"
+                    )
+                ]
+            else:
+                text = ResponseOutputText(type="output_text", text="done", annotations=[])
+                output = [
+                    ResponseOutputMessage(
+                        id="m", type="message", role="assistant", status="completed", content=[text]
+                    )
+                ]
+            with generation_span(
+                model="scripted",
+                input=[],
+                output=[],
+                usage={"input_tokens": 10, "output_tokens": 2},
+            ):
+                pass
+            return ModelResponse(
+                output=output,
+                usage=Usage(requests=1, input_tokens=10, output_tokens=2),
+                response_id=None,
+            )
+
+        def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError
+
+    @function_tool
+    def look_up() -> str:
+        """Look something up."""
+        return "facts"
+
+    specialist = Agent(name="specialist", model=Scripted("look_up"), tools=[look_up])
+    triage = Agent(name="triage", model=Scripted("transfer_to_specialist"), handoffs=[specialist])
+    loop = asyncio.new_event_loop()
+
+    def run() -> Any:
+        return loop.run_until_complete(Runner.run(triage, "help"))
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
+
+        instrumentor = OpenAIAgentsInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        return instrumentor.uninstrument
+
+    return Workload(
+        "openai-agents", "openinference-instrumentation-openai-agents", run, openinference
+    )
+
+
+def _pydantic_ai() -> Workload:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.test import TestModel
+
+    helper = Agent(TestModel(custom_output_text="facts"), name="helper")
+    agent = Agent(TestModel(), name="writer")
+
+    @agent.tool_plain
+    def look_up(topic: str) -> str:
+        """Ask the helper agent."""
+        return helper.run_sync(topic).output
+
+    def run() -> Any:
+        return agent.run_sync("write about tides")
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        # OpenInference reads Pydantic AI's own spans through a span processor,
+        # as forktrace does; Pydantic AI's instrumentation must be on for it.
+        from openinference.instrumentation.pydantic_ai import OpenInferenceSpanProcessor
+
+        processor_active = {"on": True}
+        provider.add_span_processor(_Toggle(OpenInferenceSpanProcessor(), processor_active))
+        previous = Agent._instrument_default
+        Agent.instrument_all(True)
+
+        def undo() -> None:
+            processor_active["on"] = False
+            Agent.instrument_all(previous)
+
+        return undo
+
+    return Workload(
+        "pydantic-ai-slim", "openinference-instrumentation-pydantic-ai", run, openinference
+    )
+
+
+class _Toggle(SpanProcessor):
+    """A span processor that can be switched off (a provider cannot drop one)."""
+
+    def __init__(self, inner: SpanProcessor, state: dict[str, bool]) -> None:
+        self._inner = inner
+        self._state = state
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self._state["on"]:
+            self._inner.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._state["on"]:
+            self._inner.on_end(span)
+
+
+WORKLOADS: dict[str, Callable[[], Workload]] = {
+    "openai": _openai,
+    "anthropic": _anthropic,
+    "langgraph": _langgraph,
+    "openai-agents": _openai_agents,
+    "pydantic-ai": _pydantic_ai,
+}
+
+
+# --- measuring -------------------------------------------------------------------
+
+
+def _time_runs(run: Callable[[], Any], runs: int) -> float:
+    start = time.perf_counter()
+    for _ in range(runs):
+        run()
+    return (time.perf_counter() - start) / runs
+
+
+def measure(framework: str, runs: int, rounds: int) -> dict[str, Any]:
+    exporter = CountingExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    forktrace.init(tracer_provider=provider, export=False)
+    workload = WORKLOADS[framework]()
+
+    def plain() -> Callable[[], None]:
+        return lambda: None
+
+    def with_forktrace() -> Callable[[], None]:
+        forktrace.instrument(framework)
+        return lambda: forktrace.uninstrument(framework)
+
+    modes: dict[str, Callable[[], Callable[[], None]]] = {
+        "uninstrumented": plain,
+        "forktrace": with_forktrace,
+        "openinference": lambda: workload.instrument_openinference(provider),
+    }
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    spans: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    for _ in range(3):  # warm up imports and caches
+        workload.run()
+    for _ in range(rounds):
+        for mode, enable in modes.items():
+            if mode in errors:
+                continue
+            try:
+                undo = enable()
+            except Exception as exc:  # an instrumentor that does not support this version
+                errors[mode] = f"{type(exc).__name__}: {exc}"
+                continue
+            before = exporter.count
+            try:
+                times[mode].append(_time_runs(workload.run, runs))
+            finally:
+                undo()
+            spans[mode] = (exporter.count - before) / runs
+    base = min(times["uninstrumented"])
+    result: dict[str, Any] = {
+        "framework": framework,
+        "version": metadata.version(workload.package),
+        "openinference_version": _version(workload.openinference),
+        "runs": runs,
+        "rounds": rounds,
+        "python": platform.python_version(),
+    }
+    for mode in modes:
+        if times[mode]:
+            best = min(times[mode])
+            result[mode] = {"ms": best * 1000, "ratio": best / base, "spans": spans.get(mode, 0)}
+        else:
+            result[mode] = {"error": errors.get(mode, "not measured")}
+    return result
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# --- reporting -------------------------------------------------------------------
+
+HEADER = (
+    "| framework | version | uninstrumented ms/run | forktrace ms/run (ratio, spans/run) "
+    "| OpenInference ms/run (ratio, spans/run) | OpenInference version |\n"
+    "|---|---|---|---|---|---|\n"
+)
+
+
+def _cell(entry: dict[str, Any]) -> str:
+    if "error" in entry:
+        return f"n/a ({entry['error'][:80]})"
+    return f"{entry['ms']:.3f} ({entry['ratio']:.2f}x, {entry['spans']:.0f})"
+
+
+def row(result: dict[str, Any]) -> str:
+    return (
+        f"| {result['framework']} | {result['version']} | {result['uninstrumented']['ms']:.3f} "
+        f"| {_cell(result['forktrace'])} | {_cell(result['openinference'])} "
+        f"| {result['openinference_version']} |"
+    )
+
+
+def write(result: dict[str, Any]) -> None:
+    """Put this framework's row into the results table, keeping the others."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    start = text.find(HEADER)
+    if start < 0:
+        raise SystemExit(f"{RESULTS} has no results table header")
+    table_start = start + len(HEADER)
+    table_end = text.find("\n\n", table_start)
+    table_end = len(text) if table_end < 0 else table_end
+    rows = [line for line in text[table_start:table_end].splitlines() if line.strip()]
+    rows = [line for line in rows if not line.startswith(f"| {result['framework']} |")]
+    rows.append(row(result))
+    rows.sort()
+    RESULTS.write_text(text[:table_start] + "\n".join(rows) + text[table_end:])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("framework", choices=sorted(WORKLOADS))
+    parser.add_argument("--runs", type=int, default=50, help="agent runs per round and mode")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help=f"record the row in {RESULTS.name}")
+    args = parser.parse_args(argv)
+    result = measure(args.framework, args.runs, args.rounds)
+    print(json.dumps(result, indent=2))
+    print(row(result))
+    if args.write:
+        write(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
