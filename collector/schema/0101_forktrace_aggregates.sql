@@ -113,6 +113,59 @@ AS SELECT
 FROM forktrace_spans${local}
 GROUP BY run_id, branch_path, agent, model;
 
+-- Work per (run, subtree, model): each span counts in the subtree of every
+-- branch around it (path "1.0.2" counts at "", "1", "1.0" and "1.0.2"; "" is
+-- the whole run), so a branch's totals and a run's waste are key lookups,
+-- not prefix matches at query time.
+CREATE TABLE IF NOT EXISTS forktrace_subtree_usage${local}${on_cluster} (
+    run_id String,
+    branch_path String,
+    model String,
+    spans SimpleAggregateFunction(sum, UInt64),
+    llm_calls SimpleAggregateFunction(sum, UInt64),
+    tool_calls SimpleAggregateFunction(sum, UInt64),
+    decisions SimpleAggregateFunction(sum, UInt64),
+    errors SimpleAggregateFunction(sum, UInt64),
+    input_tokens SimpleAggregateFunction(sum, UInt64),
+    output_tokens SimpleAggregateFunction(sum, UInt64)
+) ENGINE = ${replicated}AggregatingMergeTree
+ORDER BY (run_id, branch_path, model);
+
+-- cluster-only
+CREATE TABLE IF NOT EXISTS forktrace_subtree_usage${on_cluster} AS forktrace_subtree_usage_local
+ENGINE = Distributed(${cluster}, currentDatabase(), forktrace_subtree_usage_local, cityHash64(run_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS forktrace_subtree_usage_mv${on_cluster}
+TO forktrace_subtree_usage${local}
+AS SELECT
+    run_id,
+    subtree AS branch_path,
+    span_model AS model,
+    count() AS spans,
+    countIf(kind = 'llm') AS llm_calls,
+    countIf(kind = 'tool') AS tool_calls,
+    countIf(kind = 'decision') AS decisions,
+    countIf(status = 'Error' AND kind NOT IN ('run', 'agent', 'fork', 'branch')) AS errors,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens
+FROM (
+    SELECT
+        run_id,
+        kind,
+        status,
+        input_tokens,
+        output_tokens,
+        if(kind = 'llm', lower(toString(model)), '') AS span_model,
+        arrayPushFront(
+            if(branch_path = '', [],
+               arrayMap(i -> arrayStringConcat(arraySlice(splitByChar('.', branch_path), 1, i), '.'),
+                        range(1, length(splitByChar('.', branch_path)) + 1))),
+            '') AS subtrees
+    FROM forktrace_spans${local}
+)
+ARRAY JOIN subtrees AS subtree
+GROUP BY run_id, subtree, span_model;
+
 -- One row per branch, from two pieces that arrive apart: the branch span
 -- (label, path, timing, its own outcome) and the outcome event its fork span
 -- carries when the fork ends (which wins: the losers are known only then).

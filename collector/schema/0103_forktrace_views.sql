@@ -19,63 +19,80 @@ SELECT
 FROM forktrace_model_prices
 GROUP BY model;
 
--- Each model seen in a model call, with the price it is charged at: the
--- longest price entry its name starts with. Unpriced models are absent.
-CREATE OR REPLACE VIEW forktrace_model_price_lookup${on_cluster} AS
+-- The price table as one row of arrays, longest model name first, so that
+-- arrayFirstIndex(m -> startsWith(model, m), models) finds the entry a model
+-- is charged at: the longest one its name starts with (0: unpriced). Views
+-- read it as a scalar subquery, which costs no join.
+CREATE OR REPLACE VIEW forktrace_price_list${on_cluster} AS
 SELECT
-    seen.model AS model,
-    argMax(p.model, length(p.model)) AS priced_as,
-    argMax(p.input_per_million, length(p.model)) AS input_per_million,
-    argMax(p.output_per_million, length(p.model)) AS output_per_million
-FROM (SELECT DISTINCT model FROM forktrace_usage WHERE model != '') AS seen
-CROSS JOIN forktrace_prices AS p
-WHERE startsWith(seen.model, p.model)
-GROUP BY seen.model;
+    groupArray(model) AS models,
+    groupArray(input_per_million) AS input_per_million,
+    groupArray(output_per_million) AS output_per_million
+FROM (SELECT * FROM forktrace_prices ORDER BY length(model) DESC, model);
 
 -- Work and cost per (run, branch path, agent, model). cost is NULL when the
--- model has no price. The building block of every cost below.
+-- model has no price.
 CREATE OR REPLACE VIEW forktrace_usage_cost${on_cluster} AS
+WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
 SELECT
-    u.run_id AS run_id,
-    u.branch_path AS branch_path,
-    u.agent AS agent,
-    u.model AS model,
-    u.spans AS spans,
-    u.llm_calls AS llm_calls,
-    u.tool_calls AS tool_calls,
-    u.decisions AS decisions,
-    u.errors AS errors,
-    u.input_tokens AS input_tokens,
-    u.output_tokens AS output_tokens,
-    u.reasoning_tokens AS reasoning_tokens,
-    price.priced_as AS priced_as,
-    if(u.input_tokens + u.output_tokens = 0,
-        toNullable(toFloat64(0)),
-        (u.input_tokens * price.input_per_million + u.output_tokens * price.output_per_million) / 1e6
+    run_id, branch_path, agent, model,
+    sum(spans) AS spans,
+    sum(llm_calls) AS llm_calls,
+    sum(tool_calls) AS tool_calls,
+    sum(decisions) AS decisions,
+    sum(errors) AS errors,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(reasoning_tokens) AS reasoning_tokens,
+    arrayFirstIndex(m -> startsWith(model, m), prices.1) AS price_entry,
+    prices.1[price_entry] AS priced_as,
+    multiIf(
+        input_tokens + output_tokens = 0, toNullable(toFloat64(0)),
+        price_entry = 0, NULL,
+        (input_tokens * prices.2[price_entry] + output_tokens * prices.3[price_entry]) / 1e6
     ) AS cost
+FROM forktrace_usage
+WHERE {run_id:String} = '' OR run_id = {run_id:String}
+GROUP BY run_id, branch_path, agent, model;
+
+-- Work and cost of each subtree: branch_path '' is the whole run, any other
+-- path the branch with everything nested in it. cost is NULL when a model in
+-- the subtree is unpriced, and unpriced_models says which.
+CREATE OR REPLACE VIEW forktrace_subtree_cost${on_cluster} AS
+WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
+SELECT
+    run_id,
+    branch_path,
+    sum(model_spans) AS spans,
+    sum(model_llm_calls) AS llm_calls,
+    sum(model_tool_calls) AS tool_calls,
+    sum(model_decisions) AS decisions,
+    sum(model_errors) AS errors,
+    sum(model_input_tokens) AS input_tokens,
+    sum(model_output_tokens) AS output_tokens,
+    if(countIf(model_cost IS NULL) > 0, NULL, sum(model_cost)) AS cost,
+    arraySort(groupArrayIf(model, model_cost IS NULL)) AS unpriced_models
 FROM (
     SELECT
-        run_id, branch_path, agent, model,
-        sum(spans) AS spans,
-        sum(llm_calls) AS llm_calls,
-        sum(tool_calls) AS tool_calls,
-        sum(decisions) AS decisions,
-        sum(errors) AS errors,
-        sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens,
-        sum(reasoning_tokens) AS reasoning_tokens
-    FROM forktrace_usage
+        run_id, branch_path, model,
+        sum(spans) AS model_spans,
+        sum(llm_calls) AS model_llm_calls,
+        sum(tool_calls) AS model_tool_calls,
+        sum(decisions) AS model_decisions,
+        sum(errors) AS model_errors,
+        sum(input_tokens) AS model_input_tokens,
+        sum(output_tokens) AS model_output_tokens,
+        arrayFirstIndex(m -> startsWith(model, m), prices.1) AS price_entry,
+        multiIf(
+            model_input_tokens + model_output_tokens = 0, toNullable(toFloat64(0)),
+            price_entry = 0, NULL,
+            (model_input_tokens * prices.2[price_entry] + model_output_tokens * prices.3[price_entry]) / 1e6
+        ) AS model_cost
+    FROM forktrace_subtree_usage
     WHERE {run_id:String} = '' OR run_id = {run_id:String}
-    GROUP BY run_id, branch_path, agent, model
-) AS u
-LEFT JOIN (
-    SELECT
-        model,
-        toNullable(priced_as) AS priced_as,
-        toNullable(input_per_million) AS input_per_million,
-        toNullable(output_per_million) AS output_per_million
-    FROM forktrace_model_price_lookup
-) AS price ON price.model = u.model;
+    GROUP BY run_id, branch_path, model
+)
+GROUP BY run_id, branch_path;
 
 -- Every branch with its fork and its outcome. The outcome is, in order: the
 -- fork's outcome event for the branch, the branch span's own outcome, failed
@@ -152,30 +169,6 @@ LEFT JOIN (
     GROUP BY run_id, fork_id
 ) AS f ON f.run_id = b.run_id AND f.fork_id = b.fork_id;
 
--- Usage rows inside a branch's subtree, once per (branch, usage row): the
--- prefix match that per-branch totals and waste are sums over.
-CREATE OR REPLACE VIEW forktrace_branch_usage${on_cluster} AS
-SELECT
-    b.run_id AS run_id,
-    b.fork_id AS fork_id,
-    b.branch_id AS branch_id,
-    b.is_waste AS is_waste,
-    u.branch_path AS branch_path,
-    u.agent AS agent,
-    u.model AS model,
-    u.spans AS spans,
-    u.llm_calls AS llm_calls,
-    u.tool_calls AS tool_calls,
-    u.decisions AS decisions,
-    u.errors AS errors,
-    u.input_tokens AS input_tokens,
-    u.output_tokens AS output_tokens,
-    u.cost AS cost
-FROM forktrace_branch_outcomes(run_id = {run_id:String}) AS b
-INNER JOIN forktrace_usage_cost(run_id = {run_id:String}) AS u ON u.run_id = b.run_id
-WHERE b.branch_path != ''
-  AND (u.branch_path = b.branch_path OR startsWith(u.branch_path, concat(b.branch_path, '.')));
-
 -- A run's branches (the tree): each with its fork, outcome and the work of
 -- its whole subtree. cost is NULL when any model in the subtree is unpriced.
 CREATE OR REPLACE VIEW forktrace_branches${on_cluster} AS
@@ -206,24 +199,11 @@ SELECT
     t.errors AS errors,
     t.input_tokens AS input_tokens,
     t.output_tokens AS output_tokens,
-    t.subtree_cost AS cost,
+    t.cost AS cost,
     b.error AS error
 FROM forktrace_branch_outcomes(run_id = {run_id:String}) AS b
-LEFT JOIN (
-    SELECT
-        run_id,
-        branch_id,
-        sum(spans) AS spans,
-        sum(llm_calls) AS llm_calls,
-        sum(tool_calls) AS tool_calls,
-        sum(decisions) AS decisions,
-        sum(errors) AS errors,
-        sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens,
-        if(countIf(cost IS NULL) > 0, NULL, sum(cost)) AS subtree_cost
-    FROM forktrace_branch_usage(run_id = {run_id:String})
-    GROUP BY run_id, branch_id
-) AS t ON t.run_id = b.run_id AND t.branch_id = b.branch_id
+LEFT JOIN forktrace_subtree_cost(run_id = {run_id:String}) AS t
+    ON t.run_id = b.run_id AND t.branch_path = b.branch_path
 ORDER BY b.run_id, b.start, b.branch_path;
 
 -- A run's forks: strategy, winner and criterion, and what all its branches
@@ -289,9 +269,32 @@ LEFT JOIN (
 ) AS s ON s.run_id = f.run_id AND s.fork_id = f.fork_id
 ORDER BY f.run_id, f.first_start;
 
--- Every run: what it did, what it cost, and the waste (tokens and cost spent
--- in branches that did not win: lost, abandoned, failed or cancelled, nested
--- ones included, each token counted once).
+-- Waste per run: the work in branches that did not win (lost, abandoned,
+-- failed, cancelled), each counted with its subtree, a loser nested in a
+-- loser once. Runs without waste have no row.
+CREATE OR REPLACE VIEW forktrace_waste${on_cluster} AS
+SELECT
+    l.run_id AS run_id,
+    count() AS wasted_branches,
+    sum(s.input_tokens + s.output_tokens) AS wasted_tokens,
+    if(countIf(s.cost IS NULL) > 0, NULL, sum(s.cost)) AS wasted_cost
+FROM (
+    SELECT run_id, branch_path
+    FROM (
+        SELECT
+            run_id,
+            branch_path,
+            groupArray(branch_path) OVER (PARTITION BY run_id) AS losing_paths
+        FROM forktrace_branch_outcomes(run_id = {run_id:String})
+        WHERE is_waste AND branch_path != ''
+    )
+    WHERE NOT arrayExists(p -> startsWith(branch_path, concat(p, '.')), losing_paths)
+) AS l
+INNER JOIN forktrace_subtree_cost(run_id = {run_id:String}) AS s
+    ON s.run_id = l.run_id AND s.branch_path = l.branch_path
+GROUP BY l.run_id;
+
+-- Every run: what it did, what it cost, and the waste.
 CREATE OR REPLACE VIEW forktrace_runs${on_cluster} AS
 SELECT
     r.session_id AS session_id,
@@ -314,12 +317,12 @@ SELECT
     r.interventions AS interventions,
     r.input_tokens AS input_tokens,
     r.output_tokens AS output_tokens,
-    c.run_cost AS cost,
+    c.cost AS cost,
     c.unpriced_models AS unpriced_models,
     w.wasted_tokens AS wasted_tokens,
-    if(w.has_waste = 1, w.wasted_cost, if(c.run_cost IS NULL, NULL, 0)) AS wasted_cost,
+    if(w.run_id != '', w.wasted_cost, if(c.cost IS NULL, NULL, 0)) AS wasted_cost,
     w.wasted_tokens / nullIf(r.input_tokens + r.output_tokens, 0) AS waste_share,
-    wasted_cost / nullIf(c.run_cost, 0) AS waste_cost_share,
+    wasted_cost / nullIf(c.cost, 0) AS waste_cost_share,
     r.trace_ids AS trace_ids
 FROM (
     SELECT
@@ -346,29 +349,11 @@ FROM (
     GROUP BY run_id
 ) AS r
 LEFT JOIN (
-    SELECT
-        run_id,
-        if(countIf(cost IS NULL) > 0, NULL, sum(cost)) AS run_cost,
-        arraySort(groupUniqArrayIf(model, cost IS NULL)) AS unpriced_models
-    FROM forktrace_usage_cost(run_id = '')
-    GROUP BY run_id
+    SELECT run_id, cost, unpriced_models
+    FROM forktrace_subtree_cost(run_id = '')
+    WHERE branch_path = ''
 ) AS c ON c.run_id = r.run_id
-LEFT JOIN (
-    SELECT
-        run_id,
-        1 AS has_waste,
-        sum(row_input_tokens + row_output_tokens) AS wasted_tokens,
-        if(countIf(row_cost IS NULL) > 0, NULL, sum(row_cost)) AS wasted_cost
-    FROM (
-        -- a usage row under two losing branches (nested) counts once
-        SELECT run_id, branch_path, agent, model,
-            any(input_tokens) AS row_input_tokens, any(output_tokens) AS row_output_tokens, any(cost) AS row_cost
-        FROM forktrace_branch_usage(run_id = '')
-        WHERE is_waste
-        GROUP BY run_id, branch_path, agent, model
-    )
-    GROUP BY run_id
-) AS w ON w.run_id = r.run_id;
+LEFT JOIN forktrace_waste(run_id = '') AS w ON w.run_id = r.run_id;
 
 -- Decision points: question, options, the choice and why.
 CREATE OR REPLACE VIEW forktrace_decisions${on_cluster} AS
@@ -417,29 +402,27 @@ ORDER BY run_id, time;
 
 -- Model calls, with tokens, cost and the model's reasoning.
 CREATE OR REPLACE VIEW forktrace_llm_calls${on_cluster} AS
+WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
 SELECT
-    s.run_id AS run_id,
-    s.start AS time,
-    s.span_id AS span_id,
-    toString(s.agent) AS agent,
-    s.branch_id AS branch_id,
-    s.branch_path AS branch_path,
-    toString(s.model) AS model,
-    s.input_tokens AS input_tokens,
-    s.output_tokens AS output_tokens,
-    s.reasoning_tokens AS reasoning_tokens,
-    (s.input_tokens * price.input_per_million + s.output_tokens * price.output_per_million) / 1e6 AS cost,
-    intDiv(s.duration_ns, 1000000) AS duration_ms,
-    if(s.status = 'Error', 'error', 'ok') AS status,
-    s.status_message AS error,
-    s.attributes['forktrace.llm.reasoning'] AS reasoning
-FROM forktrace_spans AS s
-LEFT JOIN (
-    SELECT model, toNullable(input_per_million) AS input_per_million,
-        toNullable(output_per_million) AS output_per_million
-    FROM forktrace_model_price_lookup
-) AS price ON price.model = lower(toString(s.model))
-WHERE ({run_id:String} = '' OR s.run_id = {run_id:String}) AND s.kind = 'llm'
+    run_id,
+    start AS time,
+    span_id,
+    toString(agent) AS agent,
+    branch_id,
+    branch_path,
+    toString(model) AS model,
+    input_tokens,
+    output_tokens,
+    reasoning_tokens,
+    arrayFirstIndex(m -> startsWith(lower(model), m), prices.1) AS price_entry,
+    if(price_entry = 0, NULL,
+       (input_tokens * prices.2[price_entry] + output_tokens * prices.3[price_entry]) / 1e6) AS cost,
+    intDiv(duration_ns, 1000000) AS duration_ms,
+    if(status = 'Error', 'error', 'ok') AS status,
+    status_message AS error,
+    attributes['forktrace.llm.reasoning'] AS reasoning
+FROM forktrace_spans
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'llm'
 ORDER BY run_id, time;
 
 -- Human interventions: who, when, what kind, where.
@@ -554,15 +537,12 @@ FROM (SELECT *, cost AS row_cost FROM forktrace_usage_cost(run_id = {run_id:Stri
 GROUP BY run_id, agent
 ORDER BY run_id, agent;
 
--- One session's runs side by side, on one time axis (offset_ms from the
--- session's first start), with each run's peak concurrency.
+-- One session's runs side by side, on one time axis: offset_ms is each
+-- run's start after the session's first.
 CREATE OR REPLACE VIEW forktrace_session_runs${on_cluster} AS
 SELECT
     runs.*,
-    intDiv(toUnixTimestamp64Nano(runs.start) - toUnixTimestamp64Nano(min(runs.start) OVER ()), 1000000) AS offset_ms,
-    peak.peak_agents AS peak_agents,
-    peak.peak_branches AS peak_branches
+    intDiv(toUnixTimestamp64Nano(runs.start) - toUnixTimestamp64Nano(min(runs.start) OVER ()), 1000000) AS offset_ms
 FROM forktrace_runs AS runs
-LEFT JOIN forktrace_peak_concurrency(run_id = '') AS peak ON peak.run_id = runs.run_id
 WHERE runs.session_id = {session_id:String}
 ORDER BY runs.start;

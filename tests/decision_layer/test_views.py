@@ -197,9 +197,9 @@ def test_concurrency_lanes_share_one_time_axis(loaded):
 def test_session_runs_side_by_side(loaded):
     client, _ = loaded
     runs = rows(client, "SELECT * FROM forktrace_session_runs(session_id = 'sess-1')")
-    assert [(r["run_id"], r["offset_ms"], r["peak_agents"]) for r in runs] == [
-        ("run-a", 0, 4),
-        ("run-b", 500, 1),
+    assert [(r["run_id"], r["offset_ms"], r["status"]) for r in runs] == [
+        ("run-a", 0, "succeeded"),
+        ("run-b", 500, "failed"),
     ]
 
 

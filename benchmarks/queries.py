@@ -1,0 +1,223 @@
+"""Latency of the decision layer's queries at 1 and 10 million spans.
+
+Generates synthetic agent runs in SQL (INSERT ... SELECT FROM numbers(), so the
+spans go through otel_traces and every materialised view, as collector inserts
+do) into a throw-away chDB path, then times the queries the CLI runs:
+
+- the runs list: ``forktrace runs --last 50`` (``views.runs``);
+- a run tree: the branches view alone, and all seven queries of ``forktrace tree``;
+- a run's decisions.
+
+Each query runs ``--repeat`` times on runs picked at random; the median and the
+slowest are reported. Run::
+
+    python benchmarks/queries.py --spans 1000000 10000000 --out benchmarks/results/queries.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SPANS_PER_RUN = 500
+INSERT_CHUNK = 1_000_000
+
+# One synthetic run of SPANS_PER_RUN spans: span k of run r is
+#   k = 0 the run, 1 the coordinator agent, 2 and 3 two forks (the second nested in
+#   branch 0 of the first), 4..9 their branches; then model calls (50%), tool calls
+#   (35%), decisions (5%) and agent spans spread over the branch paths, one agent per
+#   path using two models. Fork 1 is won by branch 0; its branch 1 loses and branch 2
+#   fails (outcome events on the fork).
+GENERATE = """
+INSERT INTO otel_traces
+    (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
+     ResourceAttributes, ScopeName, SpanAttributes, Duration, StatusCode, StatusMessage,
+     `Events.Timestamp`, `Events.Name`, `Events.Attributes`)
+WITH
+    {first:UInt64} + number AS n,
+    intDiv(n, {per_run:UInt64}) AS r,
+    n % {per_run:UInt64} AS k,
+    lower(hex(MD5(toString(r)))) AS run_id,
+    lower(hex(toUInt64(r * 1000 + k))) AS span_id,
+    lower(hex(toUInt64(r * 1000 + 2))) AS fork1,
+    lower(hex(toUInt64(r * 1000 + 3))) AS fork2,
+    toDateTime64('2026-01-01 00:00:00', 9) + toIntervalMillisecond(r * 10000 + k * 10) AS ts,
+    multiIf(k = 0, 'run', k = 1, 'agent', k < 4, 'fork', k < 10, 'branch',
+            k % 20 < 10, 'llm', k % 20 < 17, 'tool', k % 20 < 18, 'decision', 'agent') AS kind,
+    ['', '0', '1', '2', '0.0', '0.1', '0.2'][(k % 7) + 1] AS work_path,
+    multiIf(k < 4, '', k < 7, toString(k - 4), concat('0.', toString(k - 7))) AS own_path,
+    multiIf(k < 10, if(k = 3, '0', if(k < 4, '', own_path)), work_path) AS path,
+    ['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4-5', 'gemini-2.5-flash', 'in-house-model'][
+        ((k % 7) + (k % 2)) % 5 + 1] AS model,
+    ['coordinator', 'alpha', 'beta', 'gamma', 'alpha-1', 'alpha-2', 'alpha-3'][(k % 7) + 1] AS agent_name
+SELECT
+    ts,
+    lower(hex(MD5(concat('t', toString(r))))) AS TraceId,
+    span_id,
+    multiIf(k = 0, '', k = 1, lower(hex(toUInt64(r * 1000))), lower(hex(toUInt64(r * 1000 + 1)))),
+    concat(kind, ' ', toString(k)),
+    'Internal',
+    'bench-agents',
+    map('service.name', 'bench-agents'),
+    'forktrace',
+    mapFilter((key, value) -> value != '', map(
+        'forktrace.kind', kind,
+        'forktrace.run.id', run_id,
+        'forktrace.session.id', concat('session-', toString(intDiv(r, 4))),
+        'forktrace.run.name', if(k = 0, concat('task ', toString(r)), ''),
+        'forktrace.run.outcome', if(k = 0, 'succeeded', ''),
+        'forktrace.agent.name', if(k < 2, 'coordinator', agent_name),
+        'forktrace.fork.id', multiIf(k = 2 OR (k BETWEEN 4 AND 6), fork1, k = 3 OR (k BETWEEN 7 AND 9), fork2, ''),
+        'forktrace.fork.strategy', if(kind = 'fork', 'best_of', ''),
+        'forktrace.fork.winner', multiIf(k = 2, lower(hex(toUInt64(r * 1000 + 4))), k = 3, lower(hex(toUInt64(r * 1000 + 7))), ''),
+        'forktrace.branch.id', if(kind = 'branch', span_id, ''),
+        'forktrace.branch.path', path,
+        'forktrace.branch.index', if(kind = 'branch', toString((k - 4) % 3), ''),
+        'forktrace.branch.label', if(kind = 'branch', concat('approach ', toString(k)), ''),
+        'gen_ai.request.model', if(kind = 'llm', model, ''),
+        'gen_ai.usage.input_tokens', if(kind = 'llm', toString(500 + (n % 3000)), ''),
+        'gen_ai.usage.output_tokens', if(kind = 'llm', toString(50 + (n % 700)), ''),
+        'forktrace.llm.reasoning', if(kind = 'llm', repeat('thinking about the next step ', 4), ''),
+        'gen_ai.tool.name', if(kind = 'tool', ['search', 'read_file', 'run_tests', 'edit'][(k % 4) + 1], ''),
+        'gen_ai.tool.call.arguments', if(kind = 'tool', concat('{"path": "src/module_', toString(k % 13), '.py"}'), ''),
+        'gen_ai.tool.call.result', if(kind = 'tool', repeat('line of output ', 10), ''),
+        'forktrace.decision.question', if(kind = 'decision', 'which file next?', ''),
+        'forktrace.decision.options', if(kind = 'decision', '["a","b","c"]', ''),
+        'forktrace.decision.chosen', if(kind = 'decision', 'b', ''),
+        'forktrace.decision.confidence', if(kind = 'decision', toString((n % 100) / 100), ''),
+        'forktrace.decision.reasoning', if(kind = 'decision', 'b has the failing test', '')
+    )),
+    toUInt64(multiIf(k = 0, 5000, k < 10, 4000, 1000 + n % 50000) * 1000000),
+    if(kind = 'tool' AND n % 17 = 0, 'Error', 'Unset'),
+    if(kind = 'tool' AND n % 17 = 0, 'tool failed', ''),
+    if(k = 2, [ts, ts], []),
+    if(k = 2, ['forktrace.branch.outcome', 'forktrace.branch.outcome'], []),
+    if(k = 2, [
+        map('forktrace.branch.id', lower(hex(toUInt64(r * 1000 + 5))), 'forktrace.branch.outcome', 'lost'),
+        map('forktrace.branch.id', lower(hex(toUInt64(r * 1000 + 6))), 'forktrace.branch.outcome', 'failed')
+    ], [])
+FROM numbers({count:UInt64})
+"""
+
+
+def generate(client: Any, first: int, count: int) -> float:
+    started = time.perf_counter()
+    for offset in range(0, count, INSERT_CHUNK):
+        client.command(
+            GENERATE,
+            parameters={
+                "first": first + offset,
+                "count": min(INSERT_CHUNK, count - offset),
+                "per_run": SPANS_PER_RUN,
+            },
+        )
+    return time.perf_counter() - started
+
+
+def timed(action: Callable[[], Any], repeat: int) -> list[float]:
+    action()  # warm caches: a user's second query is the typical one
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def measure(reader: Any, runs: int, repeat: int) -> dict[str, list[float]]:
+    from forktrace.collector import views
+
+    rng = random.Random(7)
+
+    def some_run() -> str:
+        import hashlib
+
+        return hashlib.md5(str(rng.randrange(runs)).encode()).hexdigest()
+
+    return {
+        "runs list (`forktrace runs --last 50`)": timed(
+            lambda: views.runs(reader, last=50), repeat
+        ),
+        "runs of one session (`forktrace_session_runs`)": timed(
+            lambda: views.session_runs(reader, f"session-{rng.randrange(runs // 4)}"), repeat
+        ),
+        "run tree: `forktrace_branches(run_id)`": timed(
+            lambda: views.run_view(reader, "forktrace_branches", some_run()), repeat
+        ),
+        "run tree: all 7 queries of `forktrace tree`": timed(
+            lambda: views.run_tree(reader, some_run()), repeat
+        ),
+        "a run's decisions (`forktrace_decisions(run_id)`)": timed(
+            lambda: views.run_view(reader, "forktrace_decisions", some_run()), repeat
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--out", type=Path, help="write the results as markdown here")
+    args = parser.parse_args()
+
+    import clickhouse_connect
+
+    from forktrace.collector import schema
+    from forktrace.collector.reader import ClientReader
+
+    load_before = os.getloadavg()
+    path = Path(tempfile.mkdtemp(prefix="forktrace-bench-"))
+    client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+    schema.apply(client)
+    reader = ClientReader(client, f"chdb://{path}")
+    version = client.query("SELECT version()").result_rows[0][0]
+
+    lines = []
+    stored = 0
+    for total in sorted(args.spans):
+        seconds = generate(client, stored, total - stored)
+        stored = total
+        sizes = client.query(
+            "SELECT table, sum(rows), formatReadableSize(sum(bytes_on_disk)) FROM system.parts "
+            "WHERE active AND database = currentDatabase() GROUP BY table ORDER BY table"
+        ).result_rows
+        results = measure(reader, stored // SPANS_PER_RUN, args.repeat)
+        lines.append(f"\n### {stored:,} spans ({stored // SPANS_PER_RUN:,} runs)\n")
+        lines.append(f"Generated and inserted through the views in {seconds:.0f} s.\n")
+        lines.append("| query | median ms | slowest ms |")
+        lines.append("|---|---:|---:|")
+        for name, times in results.items():
+            lines.append(f"| {name} | {statistics.median(times):.1f} | {max(times):.1f} |")
+        lines.append("\nRows and size on disk:\n")
+        lines.append("| table | rows | on disk |")
+        lines.append("|---|---:|---:|")
+        lines.extend(f"| {table} | {rows:,} | {size} |" for table, rows, size in sizes)
+        print("\n".join(lines[-(len(results) + len(sizes) + 9) :]), flush=True)
+
+    header = [
+        "# Decision layer query latency",
+        "",
+        f"`python benchmarks/queries.py --spans {' '.join(map(str, args.spans))} "
+        f"--repeat {args.repeat}`",
+        "",
+        f"Embedded engine chDB (ClickHouse {version}), Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average before the run "
+        f"{', '.join(f'{x:.1f}' for x in load_before)}. Synthetic runs of "
+        f"{SPANS_PER_RUN} spans (2 forks, 6 branches, model/tool/decision spans over "
+        "7 branch paths, 5 models of which one is unpriced). Latency is wall time "
+        "through clickhouse-connect, after one warm-up query, on runs picked at random.",
+    ]
+    if args.out:
+        args.out.write_text("\n".join(header + lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
