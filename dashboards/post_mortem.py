@@ -99,18 +99,21 @@ def build() -> dashboard.Dashboard:
             ),
             table_panel(
                 "Waste by agent",
-                "Tokens and cost each agent spent in branches that did not win (each call counted once).",
+                "Tokens and cost each agent spent in branches that did not win (each call counted "
+                "once; no cost when a model is unpriced).",
                 f"""
-            SELECT agent, sum(input_tokens + output_tokens) AS wasted_tokens,
-                sum(cost) AS wasted_cost, uniqExact(run_id) AS runs
-            FROM (
-                SELECT run_id, branch_path, agent, model,
-                    any(input_tokens) AS input_tokens, any(output_tokens) AS output_tokens,
-                    any(cost) AS cost
-                FROM forktrace_branch_usage(run_id = '')
-                WHERE is_waste AND run_id IN (SELECT run_id FROM {_RUNS})
-                GROUP BY run_id, branch_path, agent, model
-            )
+            SELECT u.agent AS agent, sum(u.input_tokens + u.output_tokens) AS wasted_tokens,
+                if(countIf(u.cost IS NULL) > 0, NULL, sum(u.cost)) AS wasted_cost,
+                uniqExact(u.run_id) AS runs
+            FROM forktrace_usage_cost(run_id = '') AS u
+            INNER JOIN (
+                SELECT run_id, groupArray(branch_path) AS losing_paths
+                FROM forktrace_branch_outcomes(run_id = '')
+                WHERE is_waste AND branch_path != '' AND run_id IN (SELECT run_id FROM {_RUNS})
+                GROUP BY run_id
+            ) AS l ON l.run_id = u.run_id
+            WHERE arrayExists(
+                p -> u.branch_path = p OR startsWith(u.branch_path, concat(p, '.')), l.losing_paths)
             GROUP BY agent
             HAVING wasted_tokens > 0
             ORDER BY wasted_tokens DESC

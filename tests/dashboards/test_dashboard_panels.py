@@ -314,4 +314,7 @@ def test_post_mortem_finds_what_went_wrong(seeded):
         ("library", "redirect", "alice")
     ]
     waste = run(client, panel_named(board, "Waste by agent")).rows
-    assert {r["agent"]: r["wasted_tokens"] for r in waste} == {"worker-2": 1800, "worker-3": 600}
+    assert {r["agent"]: (r["wasted_tokens"], r["wasted_cost"]) for r in waste} == {
+        "worker-2": (1800, pytest.approx(0.009)),  # claude-sonnet-4: 1500 in, 300 out at $3/$15
+        "worker-3": (600, None),  # mystery-model has no price
+    }
