@@ -74,8 +74,8 @@ SELECT
     ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][span.kind + 1] AS SpanKind,
     resource_attributes['service.name'] AS ServiceName,
     resource_attributes AS ResourceAttributes,
-    scope_spans.scope.name AS ScopeName,
-    scope_spans.scope.version AS ScopeVersion,
+    scope_name AS ScopeName,
+    scope_version AS ScopeVersion,
     attributes_map(span.attributes) AS SpanAttributes,
     span.end_time_unix_nano - span.start_time_unix_nano AS Duration,
     ['Unset', 'Ok', 'Error'][span.status.code + 1] AS StatusCode,
@@ -87,11 +87,19 @@ SELECT
     arrayMap(l -> hex_id(l.span_id), span.links) AS `Links.SpanId`,
     arrayMap(l -> l.trace_state, span.links) AS `Links.TraceState`,
     arrayMap(l -> attributes_map(l.attributes), span.links) AS `Links.Attributes`
-FROM otel_traces_otlp_ingest
-ARRAY JOIN resource_spans
-ARRAY JOIN resource_spans.scope_spans AS scope_spans
-ARRAY JOIN scope_spans.spans AS span
-LEFT ARRAY JOIN [attributes_map(resource_spans.resource.attributes)] AS resource_attributes;
+FROM (
+    -- unnest resources and scopes first and keep only what each span needs from
+    -- them, so the last ARRAY JOIN copies a small map per span, not the request
+    SELECT
+        attributes_map(resource_spans.resource.attributes) AS resource_attributes,
+        scope_spans.scope.name AS scope_name,
+        scope_spans.scope.version AS scope_version,
+        scope_spans.spans AS spans
+    FROM otel_traces_otlp_ingest
+    ARRAY JOIN resource_spans
+    ARRAY JOIN resource_spans.scope_spans AS scope_spans
+)
+ARRAY JOIN spans AS span;
 
 -- Exactly-once replay: the collector inserts each spool segment with its own
 -- insert_deduplication_token, so a segment inserted just before a crash and
