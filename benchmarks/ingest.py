@@ -77,23 +77,42 @@ def make_requests(count: int, seed: int = 7) -> list[bytes]:
                 trace_id=trace_id,
                 span_id=rnd.randbytes(8),
                 parent_span_id=rnd.randbytes(8),
-                name={"llm": "chat claude", "tool": "execute_tool bash", "agent": "invoke_agent coder", "decision": "decide"}[kind],
+                name={
+                    "llm": "chat claude",
+                    "tool": "execute_tool bash",
+                    "agent": "invoke_agent coder",
+                    "decision": "decide",
+                }[kind],
                 kind=1 if kind != "llm" else 3,
                 start_time_unix_nano=start + i * 1_000_000,
                 end_time_unix_nano=start + i * 1_000_000 + rnd.randint(10**5, 10**9),
             )
             attributes = span.attributes
+
             def put(key: str, attributes=attributes, **value: object) -> None:
                 pair = attributes.add(key=key)
                 for field, v in value.items():
                     setattr(pair.value, field, v)
 
-            for key in ("forktrace.session.id", "forktrace.run.id", "forktrace.fork.id", "forktrace.branch.id"):
+            for key in (
+                "forktrace.session.id",
+                "forktrace.run.id",
+                "forktrace.fork.id",
+                "forktrace.branch.id",
+            ):
                 put(key, string_value=f"{key.split('.')[1]}-{rnd.randrange(10**6):06d}")
             put("forktrace.branch.path", string_value="1.0.2")
             put("forktrace.agent.name", string_value="coder")
             put("forktrace.kind", string_value=kind)
-            put("gen_ai.operation.name", string_value={"llm": "chat", "tool": "execute_tool", "agent": "invoke_agent", "decision": "plan"}[kind])
+            put(
+                "gen_ai.operation.name",
+                string_value={
+                    "llm": "chat",
+                    "tool": "execute_tool",
+                    "agent": "invoke_agent",
+                    "decision": "plan",
+                }[kind],
+            )
             put("gen_ai.provider.name", string_value="anthropic")
             put("gen_ai.request.model", string_value="claude-sonnet-4")
             put("gen_ai.usage.input_tokens", int_value=rnd.randint(100, 200_000))
@@ -104,7 +123,10 @@ def make_requests(count: int, seed: int = 7) -> list[bytes]:
             if kind == "tool":
                 put("gen_ai.tool.name", string_value="bash")
                 put("gen_ai.tool.call.id", string_value=f"toolu_{rnd.randrange(10**12)}")
-                put("gen_ai.tool.call.arguments", string_value='{"command": "pytest -x tests/test_headers.py"}')
+                put(
+                    "gen_ai.tool.call.arguments",
+                    string_value='{"command": "pytest -x tests/test_headers.py"}',
+                )
                 put("gen_ai.tool.call.result", string_value=TEXT[: rnd.randint(200, 3000)])
             elif kind == "llm":
                 put("gen_ai.output.messages", string_value=TEXT[: rnd.randint(200, 3000)])
@@ -119,7 +141,9 @@ def make_requests(count: int, seed: int = 7) -> list[bytes]:
             for n in range(extra):
                 put(f"app.detail.{n}", string_value=f"detail {rnd.randrange(1000)}")
             if rnd.random() < 0.1:
-                event = span.events.add(time_unix_nano=span.start_time_unix_nano + 1, name="forktrace.intervention")
+                event = span.events.add(
+                    time_unix_nano=span.start_time_unix_nano + 1, name="forktrace.intervention"
+                )
                 event.attributes.add(key="kind").value.string_value = "approve"
         requests.append(request.SerializeToString())
     return requests
@@ -128,7 +152,9 @@ def make_requests(count: int, seed: int = 7) -> list[bytes]:
 # --- the load generator (its own process) ----------------------------------------
 
 
-def _send_grpc(endpoint: str, requests: list[bytes], seconds: float, senders: int, out: dict) -> None:
+def _send_grpc(
+    endpoint: str, requests: list[bytes], seconds: float, senders: int, out: dict
+) -> None:
     import grpc
 
     channel = grpc.insecure_channel(endpoint.removeprefix("http://"))
@@ -151,19 +177,25 @@ def _send_grpc(endpoint: str, requests: list[bytes], seconds: float, senders: in
     out["requests"] = sum(sent)
 
 
-def _send_http(endpoint: str, requests: list[bytes], seconds: float, senders: int, out: dict) -> None:
+def _send_http(
+    endpoint: str, requests: list[bytes], seconds: float, senders: int, out: dict
+) -> None:
     import aiohttp
 
     async def main() -> int:
         deadline = time.monotonic() + seconds
         sent = 0
-        async with aiohttp.ClientSession(headers={"Content-Type": "application/x-protobuf"}) as session:
+        async with aiohttp.ClientSession(
+            headers={"Content-Type": "application/x-protobuf"}
+        ) as session:
 
             async def loop(worker: int) -> None:
                 nonlocal sent
                 i = worker
                 while time.monotonic() < deadline:
-                    async with session.post(f"{endpoint}/v1/traces", data=requests[i % len(requests)]) as response:
+                    async with session.post(
+                        f"{endpoint}/v1/traces", data=requests[i % len(requests)]
+                    ) as response:
                         await response.read()
                         if response.status != 200:
                             raise RuntimeError(f"HTTP {response.status}")
@@ -176,12 +208,16 @@ def _send_http(endpoint: str, requests: list[bytes], seconds: float, senders: in
     out["requests"] = asyncio.run(main())
 
 
-def _generator(transport: str, endpoint: str, seconds: float, senders: int, result: multiprocessing.Queue) -> None:
+def _generator(
+    transport: str, endpoint: str, seconds: float, senders: int, result: multiprocessing.Queue
+) -> None:
     requests = make_requests(200)
     out: dict = {}
     started = time.time()
     (_send_grpc if transport == "grpc" else _send_http)(endpoint, requests, seconds, senders, out)
-    result.put({"started": started, "finished": time.time(), "spans": out["requests"] * SPANS_PER_REQUEST})
+    result.put(
+        {"started": started, "finished": time.time(), "spans": out["requests"] * SPANS_PER_REQUEST}
+    )
 
 
 # --- measuring the collector ---------------------------------------------------------
@@ -189,7 +225,9 @@ def _generator(transport: str, endpoint: str, seconds: float, senders: int, resu
 
 def _sql(endpoint: str, query: str) -> list:
     request = urllib.request.Request(
-        f"{endpoint}/api/sql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+        f"{endpoint}/api/sql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read())["rows"]
@@ -210,7 +248,18 @@ def _cpu_seconds(pid: int) -> float:
 
 def run_transport(transport: str, seconds: float, senders: int, data_dir: Path) -> dict:
     collector = subprocess.Popen(
-        [sys.executable, "-m", "forktrace.cli", "up", "--data-dir", str(data_dir), "--grpc-port", "0", "--http-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "forktrace.cli",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -292,13 +341,20 @@ def breakdown(requests: list[bytes], work: Path) -> dict:
     rounds = []
     for i in range(3):
         started = time.perf_counter()
-        client.raw_insert("decode_only", insert_block=body, fmt="Protobuf", settings=ingest_settings(f"decode-{i}"))
+        client.raw_insert(
+            "decode_only",
+            insert_block=body,
+            fmt="Protobuf",
+            settings=ingest_settings(f"decode-{i}"),
+        )
         rounds.append(time.perf_counter() - started)
     timings["engine: Protobuf decode only"] = min(rounds)
     rounds = []
     for i in range(3):
         started = time.perf_counter()
-        client.raw_insert(INGEST_TABLE, insert_block=body, fmt="Protobuf", settings=ingest_settings(f"full-{i}"))
+        client.raw_insert(
+            INGEST_TABLE, insert_block=body, fmt="Protobuf", settings=ingest_settings(f"full-{i}")
+        )
         rounds.append(time.perf_counter() - started)
     timings["engine: full insert (decode + view + otel_traces + trace-id table)"] = min(rounds)
     spool.close()
@@ -306,7 +362,9 @@ def breakdown(requests: list[bytes], work: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="sending time per transport")
     parser.add_argument("--senders", type=int, default=8, help="requests in flight")
     parser.add_argument("--output", type=Path, help="write the results as Markdown here")

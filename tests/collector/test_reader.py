@@ -1,0 +1,43 @@
+"""Readers give the same Python values whether they query the engine directly or
+through a collector's JSON endpoint, and the CLI prints them as users expect."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+from forktrace.collector.output import render
+from forktrace.collector.reader import ClientReader, QueryResult, revive, to_json
+
+SQL = (
+    "SELECT toDateTime64('2026-01-02 03:04:05.123456789', 9, 'UTC') AS ts, toDate('2026-01-02') AS day, "
+    "{n:UInt64} AS n, map('k', 'v') AS m, ['a', 'b'] AS arr, "
+    "[toDateTime64('2026-01-02 03:04:05', 9, 'UTC')] AS times, (1, 'x') AS pair, CAST(NULL, 'Nullable(String)') AS nothing"
+)
+
+
+def test_endpoint_json_revives_to_the_direct_values(clickhouse):
+    direct = ClientReader(clickhouse, "test", owns_client=False).query(SQL, {"n": 7})
+    wire = json.loads(json.dumps({"rows": direct.rows}, default=to_json))["rows"]
+    revived = [tuple(revive(v, t) for v, t in zip(row, direct.types, strict=True)) for row in wire]
+    assert revived == direct.rows
+    assert direct.column_names == ["ts", "day", "n", "m", "arr", "times", "pair", "nothing"]
+    row = direct.rows[0]
+    assert row[1] == dt.date(2026, 1, 2) and row[2] == 7 and row[3] == {"k": "v"} and row[7] is None
+
+
+def test_output_formats():
+    result = QueryResult(["name", "attrs", "n"], [("a", {"k": "v"}, 1), ("b", ["x"], None)])
+    out = io.StringIO()
+    render(result, "csv", out)
+    assert out.getvalue() == 'name,attrs,n\na,"{""k"": ""v""}",1\nb,"[""x""]",\n'
+    out = io.StringIO()
+    render(result, "json", out)
+    assert json.loads(out.getvalue()) == [
+        {"name": "a", "attrs": {"k": "v"}, "n": 1},
+        {"name": "b", "attrs": ["x"], "n": None},
+    ]
+    out = io.StringIO()
+    render(result, "table", out)
+    assert "name" in out.getvalue() and '{"k": "v"}' in out.getvalue()
