@@ -16,13 +16,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from forktrace.collector import views
 from forktrace.collector.reader import Reader
 from forktrace.collector.report.data import (
     CONTAINER_KINDS,
     ReportError,
     in_subtree,
     run_spans,
-    view_rows,
 )
 
 
@@ -73,15 +73,16 @@ def resolve_branch(branches: list[dict[str, Any]], spec: str) -> dict[str, Any]:
 
 
 def compare(reader: Reader, run_id: str, spec_a: str, spec_b: str) -> Comparison:
-    branches = view_rows(reader, "forktrace_branches", run_id=run_id)
+    run_id = views.resolve_run_id(reader, run_id)
+    branches = views.run_view(reader, "forktrace_branches", run_id)
     if not branches:
         raise ReportError(f"run {run_id!r} has no branches (or does not exist)")
     chosen = [resolve_branch(branches, spec) for spec in (spec_a, spec_b)]
     if chosen[0]["branch_id"] == chosen[1]["branch_id"]:
         raise ReportError("both names give the same branch")
 
-    tools = view_rows(reader, "forktrace_tool_calls", run_id=run_id)
-    decisions = view_rows(reader, "forktrace_decisions", run_id=run_id)
+    tools = views.run_view(reader, "forktrace_tool_calls", run_id)
+    decisions = views.run_view(reader, "forktrace_decisions", run_id)
     tool_by_span = {t["span_id"]: t for t in tools}
     decision_by_span = {d["span_id"]: d for d in decisions}
     spans = run_spans(reader, run_id)

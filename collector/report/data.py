@@ -1,7 +1,8 @@
 """The report document: everything one HTML report shows, as one JSON-able dict.
 
 Every fact about forks, branches, outcomes, decisions, tools, cost and waste
-comes from the decision layer's views (``forktrace_runs``,
+comes from the decision layer's views through ``forktrace.collector.views``
+(``forktrace_runs``,
 ``forktrace_session_runs``, ``forktrace_forks``, ``forktrace_branches``,
 ``forktrace_decisions``, ``forktrace_tool_calls``, ``forktrace_interventions``;
 see docs/sql.md), so the report, the CLI and Grafana give the same answers.
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forktrace import __version__, semconv
+from forktrace.collector import views
 from forktrace.collector.reader import Reader
 
 FORMAT = "forktrace.report/1"
@@ -64,18 +66,18 @@ class ReportError(LookupError):
     """The run or session asked for is not in the data."""
 
 
-def _ms(ns: int, origin_ns: int) -> float:
+def _ms(moment: dt.datetime | int, origin_ns: int) -> float:
+    ns = moment if isinstance(moment, int) else _ns(moment)
     return round((ns - origin_ns) / 1e6, 3)
 
 
-def view_rows(
-    reader: Reader, view: str, time_columns: Sequence[str] = (), **params: str
-) -> list[dict[str, Any]]:
-    """Rows of a parameterised decision-layer view, with each time column also
-    as epoch nanoseconds (``<column>_ns``) so no timezone is ever guessed."""
-    arguments = ", ".join(f"{name} = {{{name}:String}}" for name in params)
-    extra = "".join(f", toUnixTimestamp64Nano({c}) AS {c}_ns" for c in time_columns)
-    return reader.query(f"SELECT *{extra} FROM {view}({arguments})", params).dicts()
+def _ns(moment: dt.datetime) -> int:
+    """Epoch nanoseconds of a time the reader returned. A naive time is UTC
+    (clickhouse-connect returns naive times from a UTC server, aware ones
+    otherwise); every time in the report goes through here, so offsets agree."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
 # --- the run's own spans ------------------------------------------------------
@@ -118,11 +120,11 @@ class Span:
 _SPAN_COLUMNS = """
     span_id, parent_span_id, toString(kind) AS kind, toString(name) AS name,
     toString(agent) AS agent, branch_path,
-    toUnixTimestamp64Nano(start) AS start_ns, toUnixTimestamp64Nano(end) AS end_ns,
+    start, end,
     toString(status) AS status, status_message, toString(model) AS model,
     toString(tool_name) AS tool_name, tool_arguments, tool_arguments_hash,
     attributes['forktrace.decision.chosen'] AS chosen,
-    arrayMap(t -> toUnixTimestamp64Nano(t), event_times) AS event_times_ns,
+    event_times,
     arrayMap(n -> toString(n), event_names) AS event_names, event_attributes
 """
 
@@ -142,7 +144,8 @@ def run_spans(reader: Reader, run_id: str) -> list[Span]:
     )
     unique: dict[str, Span] = {}
     for row in result.dicts():
-        row["event_times_ns"] = tuple(row["event_times_ns"])
+        row["start_ns"], row["end_ns"] = _ns(row.pop("start")), _ns(row.pop("end"))
+        row["event_times_ns"] = tuple(_ns(moment) for moment in row.pop("event_times"))
         row["event_names"] = tuple(row["event_names"])
         row["event_attributes"] = tuple(dict(a) for a in row["event_attributes"])
         unique[row["span_id"]] = Span(**row)  # a span exported twice: keep one copy
@@ -157,8 +160,7 @@ def _raw_attributes(
     if not trace_ids:
         return {}
     result = reader.query(
-        "SELECT SpanId, SpanAttributes, ServiceName, "
-        "arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp) AS event_times, "
+        "SELECT SpanId, SpanAttributes, ServiceName, Events.Timestamp AS event_times, "
         "Events.Name AS event_names, Events.Attributes AS event_attributes "
         "FROM otel_traces WHERE TraceId IN {trace_ids:Array(String)}",
         {"trace_ids": list(trace_ids)},
@@ -233,11 +235,11 @@ def _natural_key(path: str) -> tuple[int, ...]:
 
 def _run_section(reader: Reader, row: dict[str, Any], origin_ns: int) -> dict[str, Any]:
     run_id = row["run_id"]
-    forks = view_rows(reader, "forktrace_forks", ("start",), run_id=run_id)
-    branches = view_rows(reader, "forktrace_branches", ("start",), run_id=run_id)
-    decisions = view_rows(reader, "forktrace_decisions", ("time",), run_id=run_id)
-    tools = view_rows(reader, "forktrace_tool_calls", ("time",), run_id=run_id)
-    interventions = view_rows(reader, "forktrace_interventions", ("time",), run_id=run_id)
+    forks = views.run_view(reader, "forktrace_forks", run_id)
+    branches = views.run_view(reader, "forktrace_branches", run_id)
+    decisions = views.run_view(reader, "forktrace_decisions", run_id)
+    tools = views.run_view(reader, "forktrace_tool_calls", run_id)
+    interventions = views.run_view(reader, "forktrace_interventions", run_id)
     return {
         "run_id": run_id,
         "name": row["name"],
@@ -245,8 +247,8 @@ def _run_section(reader: Reader, row: dict[str, Any], origin_ns: int) -> dict[st
         "outcome": row["status"],
         "session_id": row["session_id"],
         "span": "",
-        "start_ms": _ms(row["start_ns"], origin_ns),
-        "end_ms": _ms(row["end_ns"], origin_ns),
+        "start_ms": _ms(row["start"], origin_ns),
+        "end_ms": _ms(row["end"], origin_ns),
         "duration_ms": row["duration_ms"],
         "agents": list(row["agents"]),
         "totals": {
@@ -280,7 +282,7 @@ def _run_section(reader: Reader, row: dict[str, Any], origin_ns: int) -> dict[st
                 "winner": f["winner_branch_id"],
                 "winner_label": f["winner_label"] or f["winner_path"],
                 "winner_path": f["winner_path"],
-                "start_ms": _ms(f["start_ns"], origin_ns),
+                "start_ms": _ms(f["start"], origin_ns),
                 "duration_ms": f["duration_ms"],
                 "failed": bool(f["failed"]),
             }
@@ -298,7 +300,7 @@ def _run_section(reader: Reader, row: dict[str, Any], origin_ns: int) -> dict[st
                     "outcome": b["outcome"],
                     "reason": b["outcome_reason"],
                     "wasted": bool(b["is_waste"]),
-                    "start_ms": _ms(b["start_ns"], origin_ns) if b["start_ns"] else None,
+                    "start_ms": _ms(b["start"], origin_ns) if b["start"] is not None else None,
                     "duration_ms": b["duration_ms"],
                     "input_tokens": b["input_tokens"] or 0,
                     "output_tokens": b["output_tokens"] or 0,
@@ -314,7 +316,7 @@ def _run_section(reader: Reader, row: dict[str, Any], origin_ns: int) -> dict[st
         "decisions": [
             {
                 "span": d["span_id"],
-                "t_ms": _ms(d["time_ns"], origin_ns),
+                "t_ms": _ms(d["time"], origin_ns),
                 "agent": d["agent"],
                 "branch_path": d["branch_path"],
                 "question": d["question"],
@@ -329,7 +331,7 @@ def _run_section(reader: Reader, row: dict[str, Any], origin_ns: int) -> dict[st
         "interventions": [
             {
                 "span": i["span_id"],
-                "t_ms": _ms(i["time_ns"], origin_ns),
+                "t_ms": _ms(i["time"], origin_ns),
                 "kind": i["kind"],
                 "author": i["author"],
                 "message": i["message"],
@@ -341,7 +343,7 @@ def _run_section(reader: Reader, row: dict[str, Any], origin_ns: int) -> dict[st
         "tools": [
             {
                 "span": t["span_id"],
-                "t_ms": _ms(t["time_ns"], origin_ns),
+                "t_ms": _ms(t["time"], origin_ns),
                 "name": t["tool_name"],
                 "arguments": t["arguments"],
                 "result": t["result"],
@@ -377,8 +379,8 @@ def build(
 ) -> dict[str, Any]:
     """The report document for one run, or for every run of a session."""
     runs = _run_rows(reader, run_id, session_id)
-    origin_ns = min(r["start_ns"] for r in runs)
-    end_ns = max(r["end_ns"] for r in runs)
+    origin_ns = min(_ns(r["start"]) for r in runs)
+    end_ns = max(_ns(r["end"]) for r in runs)
     sections = [_run_section(reader, row, origin_ns) for row in runs]
 
     lanes = _Lanes([], {})
@@ -447,29 +449,18 @@ def _lane_sort_key(lane: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _run_rows(reader: Reader, run_id: str | None, session_id: str | None) -> list[dict[str, Any]]:
-    time_columns = (
-        ", toUnixTimestamp64Nano(start) AS start_ns, toUnixTimestamp64Nano(end) AS end_ns"
-    )
     if session_id:
-        rows = reader.query(
-            f"SELECT *{time_columns} FROM forktrace_session_runs(session_id = {{session_id:String}})",
-            {"session_id": session_id},
-        ).dicts()
-        if run_id:
-            # the asked-for run first, its session's other runs beside it
-            rows.sort(key=lambda r: r["run_id"] != run_id)
+        rows = views.session_runs(reader, session_id)
         if not rows:
             raise ReportError(f"no runs in session {session_id!r}")
+        if run_id:
+            # the asked-for run first, its session's other runs beside it
+            chosen = views.resolve_run_id(reader, run_id)
+            rows.sort(key=lambda r: r["run_id"] != chosen)
         return rows
     if not run_id:
-        raise ReportError("give a run id, or --session")
-    rows = reader.query(
-        f"SELECT *{time_columns} FROM forktrace_runs WHERE run_id = {{run_id:String}}",
-        {"run_id": run_id},
-    ).dicts()
-    if not rows:
-        raise ReportError(f"no run {run_id!r}; `forktrace runs` lists the runs there are")
-    return rows
+        raise ReportError("give a run id, or a session")
+    return [views.run(reader, views.resolve_run_id(reader, run_id))]
 
 
 def _add_span(columns: dict[str, list[Any]], span: Span, lane: int, origin_ns: int) -> None:

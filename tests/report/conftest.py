@@ -8,6 +8,7 @@ setup, not a reason to pass.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -16,8 +17,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scenario
 
 CHROMIUM_ENV = "FORKTRACE_CHROMIUM"
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def scripted(chdb_path: Path) -> Iterator[tuple[Any, scenario.Scenario]]:
+    """The scripted session, written once per module into a database of its own
+    on the shared engine (the tests that use it only read)."""
+    clickhouse_connect = pytest.importorskip("clickhouse_connect")
+    from forktrace.collector import schema
+    from forktrace.collector.reader import ClientReader
+
+    database = f"report_{next(_databases)}"
+    admin = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
+    admin.command(f"CREATE DATABASE {database}")
+    client = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}", database=database)
+    schema.apply(client)
+    written = scenario.insert_session(client)
+    yield ClientReader(client, database, owns_client=False), written
+    admin.command(f"DROP DATABASE {database} SYNC")
 
 
 def chromium_path() -> str | None:

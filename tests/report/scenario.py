@@ -39,6 +39,7 @@ class Scenario:
     winner_label: str
     criterion: str
     ids: dict[str, str]  # name -> span id, for clicking
+    spans: int
 
 
 def _outcome(fork: Span, branch: Span, outcome: str, reason: str, at: int) -> None:
@@ -125,6 +126,7 @@ def flaky_test_run(trace: Trace) -> Scenario:
         criterion="tests green in fewest changed lines",
         ids={"plan": plan.span_id, "retry": retry.span_id, "mock": mock.span_id,
              "fork": fork.span_id, "run": run.span_id},
+        spans=len(trace.spans),
     )  # fmt: skip
 
 

@@ -81,10 +81,15 @@ def test_report_command_writes_one_file(cli_reports: dict[str, Any]) -> None:
     assert "</script><script>document.title" not in html
 
 
-def test_report_command_fails_clearly_for_an_unknown_run(cli_reports: dict[str, Any]) -> None:
-    result = cli_reports["results"]["missing"]
-    assert result.returncode == 1
-    assert "no run 'no-such-run'" in result.stderr
+def test_report_command_wants_a_run_or_a_session(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from forktrace.cli import app
+
+    result = CliRunner().invoke(app, ["report", "-o", str(tmp_path / "x.html")])
+    assert result.exit_code == 1
+    assert "give a run id, or --session S" in result.output
+    assert not (tmp_path / "x.html").exists()
 
 
 def test_compare_command(cli_reports: dict[str, Any]) -> None:
