@@ -29,6 +29,7 @@ FRAMEWORKS = {
     "langgraph": ("langgraph", "langgraph"),
     "openai-agents": ("openai-agents", "openai_agents"),
     "pydantic-ai": ("pydantic-ai", "pydantic_ai"),
+    "crewai": ("crewai", "crewai"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
 
@@ -59,7 +60,7 @@ def integration(session: nox.Session, framework: str) -> None:
 
 
 @nox.session
-@nox.parametrize("framework", list(FRAMEWORKS))
+@nox.parametrize("framework", list(OPENINFERENCE))
 def benchmark(session: nox.Session, framework: str) -> None:
     extra, _ = FRAMEWORKS[framework]
     session.install("-e", f".[{extra}]", "aiohttp>=3.9", OPENINFERENCE[framework])

@@ -54,6 +54,7 @@ SUPPORTED: dict[str, Integration] = {
         Integration("langgraph", "langchain", "langchain_core", "langgraph"),
         Integration("openai-agents", "openai_agents", "agents", "openai-agents"),
         Integration("pydantic-ai", "pydantic_ai", "pydantic_ai", "pydantic-ai"),
+        Integration("crewai", "crewai", "crewai", "crewai"),
         Integration("openai", "openai", "openai", "openai"),
         Integration("anthropic", "anthropic", "anthropic", "anthropic"),
     )
