@@ -247,16 +247,16 @@ def _endpoint_problem(url: str) -> str | None:
         return "scheme must be http or https"
     if not parts.hostname:
         return "no host"
-    if port is None:
-        return "no port (the forktrace collector listens on 4317 for gRPC and 4318 for HTTP)"
+    if port == 0:
+        return "port 0"
     return None
 
 
 def endpoint_address(url: str) -> tuple[str, int]:
-    """Host and port of a validated endpoint URL."""
+    """Host and port of a validated endpoint URL; without a port, the scheme's (443 or 80)."""
     parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    return parts.hostname, parts.port
+    assert parts.hostname is not None
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def parse_bool(raw: str) -> bool:

@@ -73,8 +73,17 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_bad_arguments_are_reported_too() -> None:
     with pytest.raises(ConfigError) as caught:
-        resolve(environ={}, max_text_length=3, endpoint="localhost", capture_content="yes")
+        resolve(environ={}, max_text_length=3, endpoint="http://:4317", capture_content="yes")
     assert len(caught.value.problems) == 3
+
+
+def test_endpoint_without_port_uses_the_scheme_default() -> None:
+    from forktrace.config import endpoint_address
+
+    config = resolve(environ={}, endpoint="https://otlp.example.com", protocol="http/protobuf")
+    assert config.endpoint.value == "https://otlp.example.com/v1/traces"
+    assert endpoint_address(config.endpoint.value) == ("otlp.example.com", 443)
+    assert resolve(environ={}, endpoint="collector:4317").endpoint.value == "http://collector:4317"
 
 
 def test_init_refuses_an_invalid_configuration_before_touching_anything(monkeypatch) -> None:
