@@ -268,9 +268,10 @@ def _int(value: Any) -> int | None:
 
 @dataclass
 class Tracked:
-    """A framework run forktrace opened a span for, and the context its children start in."""
+    """A framework run, its span (None for work forktrace shows only through its
+    children), and the context its children start in."""
 
-    span: Span
+    span: Span | None
     context: Context
     data: dict[str, Any] = field(default_factory=dict)
 

@@ -119,7 +119,7 @@ def _processor_class() -> type:
             if kind in _TRANSPARENT:
                 # No span of its own: its children attach where it would have.
                 inherited = parent.data if parent is not None else {}
-                self._spans.put(span.span_id, Tracked(None, parent_context, inherited))  # type: ignore[arg-type]
+                self._spans.put(span.span_id, Tracked(None, parent_context, inherited))
                 return
             extra: dict[str, Any] = {}
             if kind == "agent":
@@ -182,9 +182,9 @@ def _processor_class() -> type:
         def on_span_end(self, span: Any) -> None:
             tracked = self._spans.pop(span.span_id)
             data = span.span_data
-            if tracked is None or data.type in _TRANSPARENT:
+            otel_span = tracked.span if tracked is not None else None
+            if tracked is None or otel_span is None or data.type in _TRANSPARENT:
                 return
-            otel_span = tracked.span
             try:
                 self._record(otel_span, data, tracked)
             finally:
