@@ -64,10 +64,10 @@ def runs(
     if not result.rows:
         typer.echo("no runs yet; try `forktrace demo`", err=True)
         return
-    _console().print(_runs_table(result))
+    console().print(_runs_table(result))
 
 
-def _console() -> Any:
+def console() -> Any:
     """A console as wide as the terminal, or wide enough to keep rows whole in a pipe."""
     from rich.console import Console
 
@@ -84,17 +84,13 @@ def _runs_table(result: Any) -> Any:
 
     index = {name: i for i, name in enumerate(result.column_names)}
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="forktrace runs (newest first)")
-    for header in ("run", "session", "name", "started (UTC)", "took", "status", "agents",
-                   "branches", "decisions", "tools", "errors", "tokens", "cost", "waste (% tokens)"):  # fmt: skip
+    headers = ("run", "session", "name", "started (UTC)", "took", "status", "agents",
+               "branches", "decisions", "tools", "errors", "tokens", "cost", "waste")  # fmt: skip
+    for header in headers:
         numeric = header in {"agents", "branches", "decisions", "tools", "errors", "tokens", "cost"}
         table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
     for row in result.rows:
         r = {name: row[index[name]] for name in RUNS_SUMMARY_COLUMNS}
-        waste = ""
-        if r["wasted_cost"]:
-            waste = fmt.dollars(r["wasted_cost"])
-        if r["waste_share"]:
-            waste = f"{waste} {r['waste_share']:.0%}".strip()
         status = r["status"]
         table.add_row(
             r["run_id"][:12],
@@ -110,7 +106,7 @@ def _runs_table(result: Any) -> Any:
             f"[red]{r['errors']}[/]" if r["errors"] else "0",
             fmt.tokens(r["input_tokens"] + r["output_tokens"]),
             fmt.dollars(r["cost"]) if r["cost"] is not None else "unpriced",
-            f"[magenta]{waste}[/]",
+            f"[magenta]{fmt.waste(r)}[/]",
         )
     return table
 
@@ -154,7 +150,7 @@ def print_tree(run_tree: Any, fmt: str = "table", show_llm_calls: bool = True) -
     else:
         from forktrace.collector import tree_render
 
-        _console().print(tree_render.build(run_tree, show_llm_calls=show_llm_calls))
+        console().print(tree_render.build(run_tree, show_llm_calls=show_llm_calls))
 
 
 def demo(

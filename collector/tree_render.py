@@ -62,6 +62,16 @@ def dollars(cost: float | None) -> str:
     return f"${cost:.4f}" if cost < 1 else f"${cost:,.2f}"
 
 
+def waste(run: dict[str, Any]) -> str:
+    """A run's waste: its cost and share of the run's cost (of its tokens when unpriced)."""
+    if not run["wasted_tokens"]:
+        return ""
+    if run["wasted_cost"] is not None and run["waste_cost_share"] is not None:
+        return f"{dollars(run['wasted_cost'])} ({run['waste_cost_share']:.0%})"
+    share = run["waste_share"]
+    return f"{tokens(run['wasted_tokens'])} tok" + (f" ({share:.0%} of tokens)" if share else "")
+
+
 def snippet(text: str | None, width: int = SNIPPET) -> str:
     line = " ".join((text or "").split())
     return line if len(line) <= width else line[: width - 1] + "…"
@@ -85,13 +95,7 @@ def _run_label(run: dict[str, Any]) -> Text:
         f"  {dollars(run['cost'])}",
     )
     if run["wasted_tokens"]:
-        share = (
-            run["waste_cost_share"] if run["waste_cost_share"] is not None else run["waste_share"]
-        )
-        waste = f"  waste {dollars(run['wasted_cost'])}"
-        if share is not None:
-            waste += f" ({share:.0%})"
-        label.append(waste, style="magenta")
+        label.append(f"  waste {waste(run)}", style="magenta")
     label.append(f"\n{run['run_id']}", style="bright_black")
     if run["session_id"]:
         label.append(f"  session {run['session_id']}", style="bright_black")

@@ -41,8 +41,10 @@ RUNS_SUMMARY_COLUMNS = (
     "input_tokens",
     "output_tokens",
     "cost",
+    "wasted_tokens",
     "wasted_cost",
     "waste_share",
+    "waste_cost_share",
 )
 
 
