@@ -23,10 +23,10 @@ CHROMIUM_ENV = "FORKTRACE_CHROMIUM"
 _databases = itertools.count()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scripted(chdb_path: Path) -> Iterator[tuple[Any, scenario.Scenario]]:
-    """The scripted session, written once per module into a database of its own
-    on the shared engine (the tests that use it only read)."""
+    """The scripted session, written once into a database of its own on the
+    shared engine (the tests that use it only read)."""
     clickhouse_connect = pytest.importorskip("clickhouse_connect")
     from forktrace.collector import schema
     from forktrace.collector.reader import ClientReader

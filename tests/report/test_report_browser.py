@@ -1,13 +1,15 @@
 """Reports opened in a real headless Chromium: what a person would see and click.
 
-The scripted session's reports are written by the real ``forktrace report``
-command in a subprocess (it opens its own data directory; chDB allows one per
-process); the 10,000-span report is built from the shared test engine.
+The demo session's reports are written by the real ``forktrace demo`` and
+``forktrace report`` commands in subprocesses (they open a data directory of
+their own; chDB allows one per process). The scripted session, whose contents
+are known exactly, and the 10,000-span run are built from the shared test engine.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,46 +21,51 @@ import scenario
 from forktrace.collector.reader import ClientReader
 from forktrace.collector.report import write_report
 
-HERE = Path(__file__).resolve().parent
-
 
 def _forktrace(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "forktrace.cli", *args],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+    assert result.returncode == 0, f"forktrace {' '.join(args)} failed:\n{result.stderr}"
+    return result
 
 
 @pytest.fixture(scope="module")
-def cli_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The scripted session in a data directory, and what the CLI makes of it."""
-    root = tmp_path_factory.mktemp("cli")
-    data_dir = root / "data"
-    subprocess.run(
-        [sys.executable, str(HERE / "populate.py"), str(data_dir)], check=True, timeout=300
-    )
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``forktrace demo``, then its runs reported and compared through the CLI."""
+    root = tmp_path_factory.mktemp("demo")
+    data = ["--data-dir", str(root / "data")]
+    _forktrace("demo", *data)
+    runs = json.loads(_forktrace("runs", "-f", "json", *data).stdout)
+    main = max(runs, key=lambda r: r["branches"])  # the run that forks three ways
     run_report, session_report = root / "run.html", root / "session.html"
-    results = {
-        "run": _forktrace(
-            "report", scenario.RUN, "-o", str(run_report), "--data-dir", str(data_dir)
+    return {
+        "runs": runs,
+        "main": main,
+        "report": _forktrace("report", main["run_id"][:8], "-o", str(run_report), *data),
+        "session_report": _forktrace(
+            "report", "--session", main["session_id"], "-o", str(session_report), *data
         ),
-        "session": _forktrace(
-            "report",
-            "--session",
-            scenario.SESSION,
-            "-o",
-            str(session_report),
-            "--data-dir",
-            str(data_dir),
-        ),
-        "compare": _forktrace(
-            "compare", scenario.RUN, "0", "mock-the-clock", "--data-dir", str(data_dir)
-        ),
-        "missing": _forktrace(
-            "report", "no-such-run", "-o", str(root / "x.html"), "--data-dir", str(data_dir)
-        ),
+        "compare": _forktrace("compare", main["run_id"], "0", "1", *data),
+        "run_html": run_report,
+        "session_html": session_report,
     }
-    return {"results": results, "run": run_report, "session": session_report}
+
+
+@pytest.fixture(scope="module")
+def scripted_html(
+    scripted: tuple[ClientReader, scenario.Scenario], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    return write_report(scripted[0], tmp_path_factory.mktemp("scripted") / "run.html", scenario.RUN)
+
+
+@pytest.fixture(scope="module")
+def scripted_session_html(
+    scripted: tuple[ClientReader, scenario.Scenario], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    path = tmp_path_factory.mktemp("scripted") / "session.html"
+    return write_report(scripted[0], path, session_id=scenario.SESSION)
 
 
 def assert_not_blank(png: bytes) -> None:
@@ -71,14 +78,10 @@ def assert_not_blank(png: bytes) -> None:
     assert len(image.getcolors(maxcolors=1 << 20) or []) > 200, "screenshot has almost no colours"
 
 
-def test_report_command_writes_one_file(cli_reports: dict[str, Any]) -> None:
-    result = cli_reports["results"]["run"]
-    assert result.returncode == 0, result.stderr
-    assert "wrote" in result.stdout
-    html = cli_reports["run"].read_text()
+def test_report_command_writes_one_file(demo: dict[str, Any]) -> None:
+    assert "wrote" in demo["report"].stdout
+    html = demo["run_html"].read_text()
     assert "<script src" not in html and "<link" not in html and "@import" not in html
-    # the hostile tool result stays inside the JSON: escaped, never raw
-    assert "</script><script>document.title" not in html
 
 
 def test_report_command_wants_a_run_or_a_session(tmp_path: Path) -> None:
@@ -92,18 +95,41 @@ def test_report_command_wants_a_run_or_a_session(tmp_path: Path) -> None:
     assert not (tmp_path / "x.html").exists()
 
 
-def test_compare_command(cli_reports: dict[str, Any]) -> None:
-    result = cli_reports["results"]["compare"]
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "0 retry-with-backoff" in out and "1 mock-the-clock" in out
-    assert "won" in out and "failed" in out and "edit_file failed" in out
-    assert "diverged at step 2" in out
-    assert "PermissionError" in out
+def test_compare_command_on_the_demo(demo: dict[str, Any]) -> None:
+    out = demo["compare"].stdout
+    assert "diverged at step" in out
+    assert "won" in out and "failed" in out  # the demo's branch 0 wins, branch 1 fails
+    assert "steps" in out and "tool calls" in out
 
 
-def test_run_report_in_the_browser(cli_reports: dict[str, Any], open_report: Any) -> None:
-    report = open_report(cli_reports["run"])
+def test_demo_reports_in_the_browser(demo: dict[str, Any], open_report: Any) -> None:
+    main = demo["main"]
+    report = open_report(demo["run_html"])
+    page = report.page
+    lanes = report.lane_labels()
+    for agent in main["agents"]:
+        assert any(label.startswith(agent) for label in lanes), f"no lane for agent {agent}"
+    nodes = report.tree_nodes()
+    assert len(nodes) == 1 + main["forks"] + main["branches"]
+    assert any(n.startswith("★") and n.endswith("· won") for n in nodes)
+    assert any(n.endswith("· failed") for n in nodes) and any(
+        n.endswith("· abandoned") for n in nodes
+    )
+    assert page.locator(".decision-card").count() == main["decisions"]
+    assert page.locator("#tools-0 tr.tool-row.error").count() == main["errors"]
+    assert page.locator(".interventions li").count() == main["interventions"]
+    assert report.console_errors == [] and report.network_requests == []
+    assert_not_blank(page.screenshot(full_page=True))
+
+    session = open_report(demo["session_html"])
+    headers = session.page.locator("#session-table thead th").all_inner_texts()[1:]
+    assert sorted(headers) == sorted(r["name"] for r in demo["runs"])
+    assert session.page.locator(".run-block").count() == len(demo["runs"])
+    assert session.console_errors == [] and session.network_requests == []
+
+
+def test_run_report_in_the_browser(scripted_html: Path, open_report: Any) -> None:
+    report = open_report(scripted_html)
     page = report.page
 
     assert report.lane_labels() == [
@@ -149,10 +175,8 @@ def test_run_report_in_the_browser(cli_reports: dict[str, Any], open_report: Any
     assert_not_blank(page.screenshot(full_page=True))
 
 
-def test_clicking_a_span_shows_its_attributes(
-    cli_reports: dict[str, Any], open_report: Any
-) -> None:
-    report = open_report(cli_reports["run"])
+def test_clicking_a_span_shows_its_attributes(scripted_html: Path, open_report: Any) -> None:
+    report = open_report(scripted_html)
     failed_tool = report.page.evaluate(
         "() => { const d = window.forktraceReport.document.details;"
         " return Object.keys(d).find(k => d[k].name === 'execute_tool edit_file' && d[k].status === 'Error'); }"
@@ -178,12 +202,9 @@ def test_clicking_a_span_shows_its_attributes(
 
 
 def test_session_report_shows_runs_side_by_side(
-    cli_reports: dict[str, Any], open_report: Any
+    scripted_session_html: Path, open_report: Any
 ) -> None:
-    assert cli_reports["results"]["session"].returncode == 0, cli_reports["results"][
-        "session"
-    ].stderr
-    report = open_report(cli_reports["session"])
+    report = open_report(scripted_session_html)
     page = report.page
     headers = page.locator("#session-table thead th").all_inner_texts()
     assert headers[1:] == ["fix flaky checkout test", "update the docs"]
