@@ -15,6 +15,9 @@ from forktrace.dashboards.panels import (
 
 UID = "forktrace-session"
 
+#: The session's runs, to narrow views that take a run_id ('' = every run).
+_SESSION_RUN_IDS = "SELECT run_id FROM forktrace_session_runs(session_id = '${session}')"
+
 #: The winners of each run's top-level forks, one row per run.
 _WINNERS = """
 SELECT run_id, arrayStringConcat(groupArray(winner_label), ', ') AS winner
@@ -76,9 +79,10 @@ def build() -> dashboard.Dashboard:
             stat_panel(
                 "Peak agents",
                 "The most agents working at once in any run of the session.",
-                """
+                f"""
             SELECT max(peak_agents) AS peak_agents
-            FROM forktrace_session_runs(session_id = '${session}')
+            FROM forktrace_peak_concurrency(run_id = '')
+            WHERE run_id IN ({_SESSION_RUN_IDS})
             """,
             ),
             stat_panel(
@@ -118,12 +122,16 @@ def build() -> dashboard.Dashboard:
                 f"""
             SELECT
                 r.offset_ms AS offset_ms, r.name AS name, r.status AS status, w.winner AS winner,
-                r.duration_ms AS duration_ms, r.agent_count AS agents, r.peak_agents AS peak_agents,
+                r.duration_ms AS duration_ms, r.agent_count AS agents, p.peak_agents AS peak_agents,
                 r.branches AS branches, r.errors AS errors,
                 r.input_tokens + r.output_tokens AS tokens, r.cost AS cost,
                 r.wasted_cost AS wasted_cost, r.session_id AS session_id, r.run_id AS run_id
             FROM forktrace_session_runs(session_id = '${{session}}') AS r
             LEFT JOIN ({_WINNERS.strip()}) AS w ON w.run_id = r.run_id
+            LEFT JOIN (
+                SELECT run_id, peak_agents FROM forktrace_peak_concurrency(run_id = '')
+                WHERE run_id IN ({_SESSION_RUN_IDS})
+            ) AS p ON p.run_id = r.run_id
             ORDER BY r.start
             """,
                 height=10,
