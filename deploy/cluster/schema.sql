@@ -119,8 +119,8 @@ SELECT
     ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][span.kind + 1] AS SpanKind,
     resource_attributes['service.name'] AS ServiceName,
     resource_attributes AS ResourceAttributes,
-    scope_spans.scope.name AS ScopeName,
-    scope_spans.scope.version AS ScopeVersion,
+    scope_name AS ScopeName,
+    scope_version AS ScopeVersion,
     attributes_map(span.attributes) AS SpanAttributes,
     span.end_time_unix_nano - span.start_time_unix_nano AS Duration,
     ['Unset', 'Ok', 'Error'][span.status.code + 1] AS StatusCode,
@@ -132,11 +132,17 @@ SELECT
     arrayMap(l -> hex_id(l.span_id), span.links) AS `Links.SpanId`,
     arrayMap(l -> l.trace_state, span.links) AS `Links.TraceState`,
     arrayMap(l -> attributes_map(l.attributes), span.links) AS `Links.Attributes`
-FROM otel_traces_otlp_ingest
-ARRAY JOIN resource_spans
-ARRAY JOIN resource_spans.scope_spans AS scope_spans
-ARRAY JOIN scope_spans.spans AS span
-LEFT ARRAY JOIN [attributes_map(resource_spans.resource.attributes)] AS resource_attributes;
+FROM (
+    SELECT
+        attributes_map(resource_spans.resource.attributes) AS resource_attributes,
+        scope_spans.scope.name AS scope_name,
+        scope_spans.scope.version AS scope_version,
+        scope_spans.spans AS spans
+    FROM otel_traces_otlp_ingest
+    ARRAY JOIN resource_spans
+    ARRAY JOIN resource_spans.scope_spans AS scope_spans
+)
+ARRAY JOIN spans AS span;
 
 ALTER TABLE otel_traces_local ON CLUSTER forktrace MODIFY SETTING non_replicated_deduplication_window = 10000;
 
@@ -377,6 +383,54 @@ AS SELECT
 FROM forktrace_spans_local
 GROUP BY run_id, branch_path, agent, model;
 
+CREATE TABLE IF NOT EXISTS forktrace_subtree_usage_local ON CLUSTER forktrace (
+    run_id String,
+    branch_path String,
+    model String,
+    spans SimpleAggregateFunction(sum, UInt64),
+    llm_calls SimpleAggregateFunction(sum, UInt64),
+    tool_calls SimpleAggregateFunction(sum, UInt64),
+    decisions SimpleAggregateFunction(sum, UInt64),
+    errors SimpleAggregateFunction(sum, UInt64),
+    input_tokens SimpleAggregateFunction(sum, UInt64),
+    output_tokens SimpleAggregateFunction(sum, UInt64)
+) ENGINE = ReplicatedAggregatingMergeTree
+ORDER BY (run_id, branch_path, model);
+
+CREATE TABLE IF NOT EXISTS forktrace_subtree_usage ON CLUSTER forktrace AS forktrace_subtree_usage_local
+ENGINE = Distributed(forktrace, currentDatabase(), forktrace_subtree_usage_local, cityHash64(run_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS forktrace_subtree_usage_mv ON CLUSTER forktrace
+TO forktrace_subtree_usage_local
+AS SELECT
+    run_id,
+    subtree AS branch_path,
+    span_model AS model,
+    count() AS spans,
+    countIf(kind = 'llm') AS llm_calls,
+    countIf(kind = 'tool') AS tool_calls,
+    countIf(kind = 'decision') AS decisions,
+    countIf(status = 'Error' AND kind NOT IN ('run', 'agent', 'fork', 'branch')) AS errors,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens
+FROM (
+    SELECT
+        run_id,
+        kind,
+        status,
+        input_tokens,
+        output_tokens,
+        if(kind = 'llm', lower(toString(model)), '') AS span_model,
+        arrayPushFront(
+            if(branch_path = '', [],
+               arrayMap(i -> arrayStringConcat(arraySlice(splitByChar('.', branch_path), 1, i), '.'),
+                        range(1, length(splitByChar('.', branch_path)) + 1))),
+            '') AS subtrees
+    FROM forktrace_spans_local
+)
+ARRAY JOIN subtrees AS subtree
+GROUP BY run_id, subtree, span_model;
+
 CREATE TABLE IF NOT EXISTS forktrace_branch_facts_local ON CLUSTER forktrace (
     run_id String,
     branch_id String,
@@ -574,59 +628,71 @@ SELECT
 FROM forktrace_model_prices
 GROUP BY model;
 
-CREATE OR REPLACE VIEW forktrace_model_price_lookup ON CLUSTER forktrace AS
+CREATE OR REPLACE VIEW forktrace_price_list ON CLUSTER forktrace AS
 SELECT
-    seen.model AS model,
-    argMax(p.model, length(p.model)) AS priced_as,
-    argMax(p.input_per_million, length(p.model)) AS input_per_million,
-    argMax(p.output_per_million, length(p.model)) AS output_per_million
-FROM (SELECT DISTINCT model FROM forktrace_usage WHERE model != '') AS seen
-CROSS JOIN forktrace_prices AS p
-WHERE startsWith(seen.model, p.model)
-GROUP BY seen.model;
+    groupArray(model) AS models,
+    groupArray(input_per_million) AS input_per_million,
+    groupArray(output_per_million) AS output_per_million
+FROM (SELECT * FROM forktrace_prices ORDER BY length(model) DESC, model);
 
 CREATE OR REPLACE VIEW forktrace_usage_cost ON CLUSTER forktrace AS
+WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
 SELECT
-    u.run_id AS run_id,
-    u.branch_path AS branch_path,
-    u.agent AS agent,
-    u.model AS model,
-    u.spans AS spans,
-    u.llm_calls AS llm_calls,
-    u.tool_calls AS tool_calls,
-    u.decisions AS decisions,
-    u.errors AS errors,
-    u.input_tokens AS input_tokens,
-    u.output_tokens AS output_tokens,
-    u.reasoning_tokens AS reasoning_tokens,
-    price.priced_as AS priced_as,
-    if(u.input_tokens + u.output_tokens = 0,
-        toNullable(toFloat64(0)),
-        (u.input_tokens * price.input_per_million + u.output_tokens * price.output_per_million) / 1e6
+    run_id, branch_path, agent, model,
+    sum(spans) AS spans,
+    sum(llm_calls) AS llm_calls,
+    sum(tool_calls) AS tool_calls,
+    sum(decisions) AS decisions,
+    sum(errors) AS errors,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(reasoning_tokens) AS reasoning_tokens,
+    arrayFirstIndex(m -> startsWith(model, m), prices.1) AS price_entry,
+    prices.1[price_entry] AS priced_as,
+    multiIf(
+        input_tokens + output_tokens = 0, toNullable(toFloat64(0)),
+        price_entry = 0, NULL,
+        (input_tokens * prices.2[price_entry] + output_tokens * prices.3[price_entry]) / 1e6
     ) AS cost
+FROM forktrace_usage
+WHERE {run_id:String} = '' OR run_id = {run_id:String}
+GROUP BY run_id, branch_path, agent, model;
+
+CREATE OR REPLACE VIEW forktrace_subtree_cost ON CLUSTER forktrace AS
+WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
+SELECT
+    run_id,
+    branch_path,
+    sum(model_spans) AS spans,
+    sum(model_llm_calls) AS llm_calls,
+    sum(model_tool_calls) AS tool_calls,
+    sum(model_decisions) AS decisions,
+    sum(model_errors) AS errors,
+    sum(model_input_tokens) AS input_tokens,
+    sum(model_output_tokens) AS output_tokens,
+    if(countIf(model_cost IS NULL) > 0, NULL, sum(model_cost)) AS cost,
+    arraySort(groupArrayIf(model, model_cost IS NULL)) AS unpriced_models
 FROM (
     SELECT
-        run_id, branch_path, agent, model,
-        sum(spans) AS spans,
-        sum(llm_calls) AS llm_calls,
-        sum(tool_calls) AS tool_calls,
-        sum(decisions) AS decisions,
-        sum(errors) AS errors,
-        sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens,
-        sum(reasoning_tokens) AS reasoning_tokens
-    FROM forktrace_usage
+        run_id, branch_path, model,
+        sum(spans) AS model_spans,
+        sum(llm_calls) AS model_llm_calls,
+        sum(tool_calls) AS model_tool_calls,
+        sum(decisions) AS model_decisions,
+        sum(errors) AS model_errors,
+        sum(input_tokens) AS model_input_tokens,
+        sum(output_tokens) AS model_output_tokens,
+        arrayFirstIndex(m -> startsWith(model, m), prices.1) AS price_entry,
+        multiIf(
+            model_input_tokens + model_output_tokens = 0, toNullable(toFloat64(0)),
+            price_entry = 0, NULL,
+            (model_input_tokens * prices.2[price_entry] + model_output_tokens * prices.3[price_entry]) / 1e6
+        ) AS model_cost
+    FROM forktrace_subtree_usage
     WHERE {run_id:String} = '' OR run_id = {run_id:String}
-    GROUP BY run_id, branch_path, agent, model
-) AS u
-LEFT JOIN (
-    SELECT
-        model,
-        toNullable(priced_as) AS priced_as,
-        toNullable(input_per_million) AS input_per_million,
-        toNullable(output_per_million) AS output_per_million
-    FROM forktrace_model_price_lookup
-) AS price ON price.model = u.model;
+    GROUP BY run_id, branch_path, model
+)
+GROUP BY run_id, branch_path;
 
 CREATE OR REPLACE VIEW forktrace_branch_outcomes ON CLUSTER forktrace AS
 SELECT
@@ -699,28 +765,6 @@ LEFT JOIN (
     GROUP BY run_id, fork_id
 ) AS f ON f.run_id = b.run_id AND f.fork_id = b.fork_id;
 
-CREATE OR REPLACE VIEW forktrace_branch_usage ON CLUSTER forktrace AS
-SELECT
-    b.run_id AS run_id,
-    b.fork_id AS fork_id,
-    b.branch_id AS branch_id,
-    b.is_waste AS is_waste,
-    u.branch_path AS branch_path,
-    u.agent AS agent,
-    u.model AS model,
-    u.spans AS spans,
-    u.llm_calls AS llm_calls,
-    u.tool_calls AS tool_calls,
-    u.decisions AS decisions,
-    u.errors AS errors,
-    u.input_tokens AS input_tokens,
-    u.output_tokens AS output_tokens,
-    u.cost AS cost
-FROM forktrace_branch_outcomes(run_id = {run_id:String}) AS b
-INNER JOIN forktrace_usage_cost(run_id = {run_id:String}) AS u ON u.run_id = b.run_id
-WHERE b.branch_path != ''
-  AND (u.branch_path = b.branch_path OR startsWith(u.branch_path, concat(b.branch_path, '.')));
-
 CREATE OR REPLACE VIEW forktrace_branches ON CLUSTER forktrace AS
 SELECT
     b.run_id AS run_id,
@@ -749,24 +793,11 @@ SELECT
     t.errors AS errors,
     t.input_tokens AS input_tokens,
     t.output_tokens AS output_tokens,
-    t.subtree_cost AS cost,
+    t.cost AS cost,
     b.error AS error
 FROM forktrace_branch_outcomes(run_id = {run_id:String}) AS b
-LEFT JOIN (
-    SELECT
-        run_id,
-        branch_id,
-        sum(spans) AS spans,
-        sum(llm_calls) AS llm_calls,
-        sum(tool_calls) AS tool_calls,
-        sum(decisions) AS decisions,
-        sum(errors) AS errors,
-        sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens,
-        if(countIf(cost IS NULL) > 0, NULL, sum(cost)) AS subtree_cost
-    FROM forktrace_branch_usage(run_id = {run_id:String})
-    GROUP BY run_id, branch_id
-) AS t ON t.run_id = b.run_id AND t.branch_id = b.branch_id
+LEFT JOIN forktrace_subtree_cost(run_id = {run_id:String}) AS t
+    ON t.run_id = b.run_id AND t.branch_path = b.branch_path
 ORDER BY b.run_id, b.start, b.branch_path;
 
 CREATE OR REPLACE VIEW forktrace_forks ON CLUSTER forktrace AS
@@ -830,6 +861,28 @@ LEFT JOIN (
 ) AS s ON s.run_id = f.run_id AND s.fork_id = f.fork_id
 ORDER BY f.run_id, f.first_start;
 
+CREATE OR REPLACE VIEW forktrace_waste ON CLUSTER forktrace AS
+SELECT
+    l.run_id AS run_id,
+    count() AS wasted_branches,
+    sum(s.input_tokens + s.output_tokens) AS wasted_tokens,
+    if(countIf(s.cost IS NULL) > 0, NULL, sum(s.cost)) AS wasted_cost
+FROM (
+    SELECT run_id, branch_path
+    FROM (
+        SELECT
+            run_id,
+            branch_path,
+            groupArray(branch_path) OVER (PARTITION BY run_id) AS losing_paths
+        FROM forktrace_branch_outcomes(run_id = {run_id:String})
+        WHERE is_waste AND branch_path != ''
+    )
+    WHERE NOT arrayExists(p -> startsWith(branch_path, concat(p, '.')), losing_paths)
+) AS l
+INNER JOIN forktrace_subtree_cost(run_id = {run_id:String}) AS s
+    ON s.run_id = l.run_id AND s.branch_path = l.branch_path
+GROUP BY l.run_id;
+
 CREATE OR REPLACE VIEW forktrace_runs ON CLUSTER forktrace AS
 SELECT
     r.session_id AS session_id,
@@ -852,12 +905,12 @@ SELECT
     r.interventions AS interventions,
     r.input_tokens AS input_tokens,
     r.output_tokens AS output_tokens,
-    c.run_cost AS cost,
+    c.cost AS cost,
     c.unpriced_models AS unpriced_models,
     w.wasted_tokens AS wasted_tokens,
-    if(w.has_waste = 1, w.wasted_cost, if(c.run_cost IS NULL, NULL, 0)) AS wasted_cost,
+    if(w.run_id != '', w.wasted_cost, if(c.cost IS NULL, NULL, 0)) AS wasted_cost,
     w.wasted_tokens / nullIf(r.input_tokens + r.output_tokens, 0) AS waste_share,
-    wasted_cost / nullIf(c.run_cost, 0) AS waste_cost_share,
+    wasted_cost / nullIf(c.cost, 0) AS waste_cost_share,
     r.trace_ids AS trace_ids
 FROM (
     SELECT
@@ -884,28 +937,11 @@ FROM (
     GROUP BY run_id
 ) AS r
 LEFT JOIN (
-    SELECT
-        run_id,
-        if(countIf(cost IS NULL) > 0, NULL, sum(cost)) AS run_cost,
-        arraySort(groupUniqArrayIf(model, cost IS NULL)) AS unpriced_models
-    FROM forktrace_usage_cost(run_id = '')
-    GROUP BY run_id
+    SELECT run_id, cost, unpriced_models
+    FROM forktrace_subtree_cost(run_id = '')
+    WHERE branch_path = ''
 ) AS c ON c.run_id = r.run_id
-LEFT JOIN (
-    SELECT
-        run_id,
-        1 AS has_waste,
-        sum(row_input_tokens + row_output_tokens) AS wasted_tokens,
-        if(countIf(row_cost IS NULL) > 0, NULL, sum(row_cost)) AS wasted_cost
-    FROM (
-        SELECT run_id, branch_path, agent, model,
-            any(input_tokens) AS row_input_tokens, any(output_tokens) AS row_output_tokens, any(cost) AS row_cost
-        FROM forktrace_branch_usage(run_id = '')
-        WHERE is_waste
-        GROUP BY run_id, branch_path, agent, model
-    )
-    GROUP BY run_id
-) AS w ON w.run_id = r.run_id;
+LEFT JOIN forktrace_waste(run_id = '') AS w ON w.run_id = r.run_id;
 
 CREATE OR REPLACE VIEW forktrace_decisions ON CLUSTER forktrace AS
 SELECT
@@ -949,29 +985,27 @@ WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'tool'
 ORDER BY run_id, time;
 
 CREATE OR REPLACE VIEW forktrace_llm_calls ON CLUSTER forktrace AS
+WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
 SELECT
-    s.run_id AS run_id,
-    s.start AS time,
-    s.span_id AS span_id,
-    toString(s.agent) AS agent,
-    s.branch_id AS branch_id,
-    s.branch_path AS branch_path,
-    toString(s.model) AS model,
-    s.input_tokens AS input_tokens,
-    s.output_tokens AS output_tokens,
-    s.reasoning_tokens AS reasoning_tokens,
-    (s.input_tokens * price.input_per_million + s.output_tokens * price.output_per_million) / 1e6 AS cost,
-    intDiv(s.duration_ns, 1000000) AS duration_ms,
-    if(s.status = 'Error', 'error', 'ok') AS status,
-    s.status_message AS error,
-    s.attributes['forktrace.llm.reasoning'] AS reasoning
-FROM forktrace_spans AS s
-LEFT JOIN (
-    SELECT model, toNullable(input_per_million) AS input_per_million,
-        toNullable(output_per_million) AS output_per_million
-    FROM forktrace_model_price_lookup
-) AS price ON price.model = lower(toString(s.model))
-WHERE ({run_id:String} = '' OR s.run_id = {run_id:String}) AND s.kind = 'llm'
+    run_id,
+    start AS time,
+    span_id,
+    toString(agent) AS agent,
+    branch_id,
+    branch_path,
+    toString(model) AS model,
+    input_tokens,
+    output_tokens,
+    reasoning_tokens,
+    arrayFirstIndex(m -> startsWith(lower(model), m), prices.1) AS price_entry,
+    if(price_entry = 0, NULL,
+       (input_tokens * prices.2[price_entry] + output_tokens * prices.3[price_entry]) / 1e6) AS cost,
+    intDiv(duration_ns, 1000000) AS duration_ms,
+    if(status = 'Error', 'error', 'ok') AS status,
+    status_message AS error,
+    attributes['forktrace.llm.reasoning'] AS reasoning
+FROM forktrace_spans
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'llm'
 ORDER BY run_id, time;
 
 CREATE OR REPLACE VIEW forktrace_interventions ON CLUSTER forktrace AS
@@ -1082,11 +1116,8 @@ ORDER BY run_id, agent;
 CREATE OR REPLACE VIEW forktrace_session_runs ON CLUSTER forktrace AS
 SELECT
     runs.*,
-    intDiv(toUnixTimestamp64Nano(runs.start) - toUnixTimestamp64Nano(min(runs.start) OVER ()), 1000000) AS offset_ms,
-    peak.peak_agents AS peak_agents,
-    peak.peak_branches AS peak_branches
+    intDiv(toUnixTimestamp64Nano(runs.start) - toUnixTimestamp64Nano(min(runs.start) OVER ()), 1000000) AS offset_ms
 FROM forktrace_runs AS runs
-LEFT JOIN forktrace_peak_concurrency(run_id = '') AS peak ON peak.run_id = runs.run_id
 WHERE runs.session_id = {session_id:String}
 ORDER BY runs.start;
 
