@@ -226,3 +226,10 @@ def test_otel_collector_writes_the_same_otel_traces():
     assert host in services
     schema_job = " ".join(services["schema"]["command"])
     assert "--database forktrace" in schema_job and "ON CLUSTER forktrace" in schema_job
+
+
+def test_cluster_users_run_distributed_subqueries_globally():
+    users = ET.parse(CLUSTER / "clickhouse" / "users.d" / "forktrace.xml").getroot()
+    readonly = ET.parse(READONLY_USERS).getroot()
+    for profile in ("default", readonly.find("users/grafana").findtext("profile")):
+        assert users.findtext(f"profiles/{profile}/distributed_product_mode") == "global"
