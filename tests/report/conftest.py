@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pagejs
 import pytest
 import scenario
 
@@ -70,38 +71,6 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
-_SPAN_PIXEL = """(id) => {
-    const report = window.forktraceReport, spans = report.document.spans, chart = report.swimlanes;
-    const i = spans.id.indexOf(id);
-    if (i < 0) return null;
-    chart.getDom().scrollIntoView();
-    const p = chart.convertToPixel({gridIndex: 0}, [(spans.start[i] + spans.end[i]) / 2, spans.lane[i]]);
-    const box = chart.getDom().getBoundingClientRect();
-    return [box.left + p[0], box.top + p[1]];
-}"""
-
-_TREE_NODE_PIXEL = """([run, id]) => {
-    const chart = window.forktraceReport.trees[run];
-    chart.getDom().scrollIntoView();
-    const data = chart.getModel().getSeriesByIndex(0).getData();
-    for (let i = 0; i < data.count(); i++) {
-        if (data.tree.getNodeByDataIndex(i).getModel().option.span === id) {
-            const p = data.getItemGraphicEl(i).transformCoordToGlobal(0, 0);
-            const box = chart.getDom().getBoundingClientRect();
-            return [box.left + p[0], box.top + p[1]];
-        }
-    }
-    return null;
-}"""
-
-_TREE_NODE_NAMES = """(run) => {
-    const names = [];
-    const walk = (node) => { names.push(node.name); (node.children || []).forEach(walk); };
-    walk(window.forktraceReport.trees[run].getOption().series[0].data[0]);
-    return names;
-}"""
-
-
 @dataclass
 class OpenedReport:
     """A report loaded in the browser, with everything it tried that it must not."""
@@ -118,16 +87,16 @@ class OpenedReport:
 
     def tree_nodes(self, run: int = 0) -> list[str]:
         """The fork tree's node labels, depth first."""
-        return self.page.evaluate(_TREE_NODE_NAMES, run)
+        return self.page.evaluate(pagejs.TREE_NODE_NAMES, run)
 
     def click_span(self, span_id: str) -> None:
         """Click the middle of a span's bar on the swimlane canvas, as a user would."""
-        point = self.page.evaluate(_SPAN_PIXEL, span_id)
+        point = self.page.evaluate(pagejs.SPAN_PIXEL, span_id)
         assert point, f"span {span_id} is not drawn"
         self.page.mouse.click(*point)
 
     def click_tree_node(self, span_id: str, run: int = 0) -> None:
-        point = self.page.evaluate(_TREE_NODE_PIXEL, [run, span_id])
+        point = self.page.evaluate(pagejs.TREE_NODE_PIXEL, [run, span_id])
         assert point, f"no tree node for span {span_id}"
         self.page.mouse.click(*point)
 

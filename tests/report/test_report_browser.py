@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pagejs
 import pytest
 import scenario
 
@@ -236,7 +237,7 @@ def test_ten_thousand_span_report(clickhouse: Any, tmp_path: Path, open_report: 
     assert len(report.tree_nodes()) == 42
     assert "1 of 1" not in page.locator("#tools-0 .pager").inner_text()
 
-    some_tool = page.evaluate("() => window.forktraceReport.document.runs[0].tools[100].span")
+    some_tool = page.evaluate(pagejs.BIG_RUN_TOOL)
     report.click_span(some_tool)
     title, body = report.details()
     assert title == "execute_tool search" and "gen_ai.tool.call.arguments" in body
