@@ -124,7 +124,8 @@ def main() -> None:
         "",
         f"`python benchmarks/report.py --spans {args.spans} --repeat {args.repeat}` on "
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{chromium_version()} headless.",
+        f"{chromium_version()} headless; load average {os.getloadavg()[0]:.1f} "
+        "(other work on the machine slows every number here).",
         "",
         f"Run: {written} spans, 42 lanes, 41 branches. Report file: {size_mb:.1f} MB. "
         f"Building the document from the views: {timings['build_s']:.2f} s; "

@@ -51,6 +51,14 @@
     document.body.classList.remove("details-open");
   });
 
+  function attributeTable(attributes) {
+    var table = el("table", { className: "attrs" });
+    Object.keys(attributes).sort().forEach(function (key) {
+      table.appendChild(el("tr", null, [el("td", { text: key }), el("td", null, [valueNode(attributes[key])])]));
+    });
+    return table;
+  }
+
   function showDetails(spanId) {
     var d = doc.details[spanId];
     var body = panel.querySelector(".details-body");
@@ -68,16 +76,12 @@
         });
       body.appendChild(summary);
       body.appendChild(el("h3", { text: "Attributes" }));
-      var attrs = el("table", { className: "attrs" });
-      Object.keys(d.attributes).sort().forEach(function (key) {
-        attrs.appendChild(el("tr", null, [el("td", { text: key }), el("td", null, [valueNode(d.attributes[key])])]));
-      });
-      body.appendChild(attrs);
+      body.appendChild(attributeTable(d.attributes));
       if (d.events && d.events.length) {
         body.appendChild(el("h3", { text: "Events" }));
         d.events.forEach(function (event) {
           body.appendChild(el("p", null, [el("b", { text: event.name }), document.createTextNode(" at " + ms(event.t_ms))]));
-          body.appendChild(valueNode(event.attributes));
+          body.appendChild(attributeTable(event.attributes));
         });
       }
     }
