@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential, wait_random
 
 from forktrace.collector.otlp_proto import ROOT_MESSAGE, proto_text
 from forktrace.collector.spool import Segment, Spool
@@ -86,9 +86,9 @@ class Inserter:
 
             def attempt(segment: Segment = segment) -> None:
                 nonlocal client
-                if client is None:
-                    client = self._connect()
                 try:
+                    if client is None:
+                        client = self._connect()
                     self.insert(client, segment)
                 except Exception:
                     self.failures += 1
@@ -96,7 +96,9 @@ class Inserter:
                     raise
 
             retrying = Retrying(
-                wait=wait_exponential_jitter(initial=0.2, max=self._max_backoff),
+                # capped exponential backoff with jitter, so several collectors
+                # behind one recovering server do not retry in lockstep
+                wait=wait_exponential(multiplier=0.2, max=self._max_backoff) + wait_random(0, 0.2),
                 retry=retry_if_exception(
                     lambda exc: not self._stopping.is_set() and not _is_bad_data(exc)
                 ),

@@ -153,6 +153,11 @@ def run_forever(settings: CollectorSettings, announce: Callable[[str], None] = p
             announce(
                 f"  replaying {collector.recovered_segments} spooled segment(s) from the last run"
             )
+        if not settings.loopback_only and not settings.token:
+            announce(
+                f"WARNING: listening on {settings.host} without a token: anyone who can reach "
+                "this address can write traces and read them. Set --token or FORKTRACE_TOKEN."
+            )
         announce("Ctrl-C to stop.")
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -41,6 +41,8 @@ class CollectorSettings:
                 errors.append(f"{name.replace('_', '-')} must be 0-65535, got {port}")
         if self.grpc_port and self.grpc_port == self.http_port:
             errors.append("grpc-port and http-port must differ")
+        if self.insert_workers < 1:
+            errors.append(f"insert-workers must be at least 1, got {self.insert_workers}")
         if self.batch_spans < 1:
             errors.append(f"batch-spans must be at least 1, got {self.batch_spans}")
         if self.batch_age <= 0:
@@ -51,6 +53,10 @@ class CollectorSettings:
             errors.append(f"--clickhouse wants an http(s):// URL, got {self.clickhouse!r}")
         if errors:
             raise ValueError("invalid collector settings:\n  " + "\n  ".join(errors))
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.host in ("127.0.0.1", "::1", "localhost")
 
     @property
     def engine_path(self) -> Path:

@@ -181,16 +181,18 @@ class Spool:
                 )
             self._pending_bytes += record_size
         item = _Append(payload, spans)
-        item.future.add_done_callback(lambda f: f.exception() and self._forget(record_size))
+        item.future.add_done_callback(lambda future: self._forget_failed(future, record_size))
         if self._writer is None:
             item.future.set_exception(SpoolFullError("the spool is closed"))
         else:
             self._appends.put(item)
         return item.future
 
-    def _forget(self, size: int) -> None:
-        with self._lock:
-            self._pending_bytes -= size
+    def _forget_failed(self, future: Future[None], size: int) -> None:
+        """A failed append holds no room in the spool."""
+        if future.exception() is not None:
+            with self._lock:
+                self._pending_bytes -= size
 
     def seal_now(self) -> None:
         """Seal the open segment now (used to flush)."""
