@@ -181,8 +181,13 @@ def print_comparison(
         reason = f" ({branch['outcome_reason']})" if branch["outcome_reason"] else ""
         return f"[{style}]{branch['outcome']}[/]{reason}" if style else branch["outcome"] + reason
 
+    def agents(side: Side) -> str:
+        # who did the branch's work: its steps' agents (the branch span itself
+        # carries the agent that opened the fork)
+        return ", ".join(dict.fromkeys(s.agent for s in side.steps if s.agent)) or "-"
+
     rows = [
-        ("agent", a["agent"], b["agent"]),
+        ("agents", agents(comparison.a), agents(comparison.b)),
         ("outcome", outcome(a), outcome(b)),
         ("duration", duration(a["duration_ms"]), duration(b["duration_ms"])),
         ("cost", money(a["cost"]), money(b["cost"])),

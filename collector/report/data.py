@@ -66,15 +66,19 @@ class ReportError(LookupError):
     """The run or session asked for is not in the data."""
 
 
-def _ms(moment: dt.datetime | int, origin_ns: int) -> float:
+def _ms(moment: dt.datetime | str | int, origin_ns: int) -> float:
     ns = moment if isinstance(moment, int) else _ns(moment)
     return round((ns - origin_ns) / 1e6, 3)
 
 
-def _ns(moment: dt.datetime) -> int:
+def _ns(moment: dt.datetime | str) -> int:
     """Epoch nanoseconds of a time the reader returned. A naive time is UTC
     (clickhouse-connect returns naive times from a UTC server, aware ones
-    otherwise); every time in the report goes through here, so offsets agree."""
+    otherwise); every time in the report goes through here, so offsets agree.
+    A string is the ISO form a collector endpoint sends for column types its
+    reader does not turn back into datetimes (aggregate-function columns)."""
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
@@ -199,13 +203,13 @@ class _Lanes:
         for i, span in enumerate(spans):
             if span.kind != "branch":
                 lanes[i] = self._lane(run, span.agent, span.branch_path, span, origin_ns)
-        worker = {}
-        for (lane_run, agent, path), lane in self.index.items():
+        worker: dict[str, str] = {}  # branch path -> the first agent seen working in it
+        for lane_run, agent, path in self.index:
             if lane_run == run:
-                worker.setdefault(path, (agent, lane))
+                worker.setdefault(path, agent)
         for i, span in enumerate(spans):
             if span.kind == "branch":
-                agent = worker.get(span.branch_path, (span.agent, -1))[0]
+                agent = worker.get(span.branch_path, span.agent)
                 lanes[i] = self._lane(run, agent, span.branch_path, span, origin_ns)
         return lanes
 

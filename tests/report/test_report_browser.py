@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     main = max(runs, key=lambda r: r["branches"])  # the run that forks three ways
     run_report, session_report = root / "run.html", root / "session.html"
     return {
+        "data_dir": root / "data",
         "runs": runs,
         "main": main,
         "report": _forktrace("report", main["run_id"][:8], "-o", str(run_report), *data),
@@ -101,6 +105,44 @@ def test_compare_command_on_the_demo(demo: dict[str, Any]) -> None:
     assert "diverged at step" in out
     assert "won" in out and "failed" in out  # the demo's branch 0 wins, branch 1 fails
     assert "steps" in out and "tool calls" in out
+
+
+def _document(html: Path) -> dict[str, Any]:
+    blob = re.search(
+        r'<script type="application/json" id="forktrace-data">(.*?)</script>',
+        html.read_text(),
+        re.S,
+    )
+    assert blob
+    document = json.loads(blob.group(1))
+    del document["generated_at"]
+    return document
+
+
+def test_report_through_a_running_collector(demo: dict[str, Any], tmp_path: Path) -> None:
+    """With a collector running, the CLI reads through its SQL endpoint (chDB
+    lets only the collector open the store): the report must be the same."""
+    data_dir = demo["data_dir"]
+    discovery = data_dir / "collector.json"
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "forktrace.cli", "up", "--data-dir", str(data_dir),
+         "--grpc-port", "0", "--http-port", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not discovery.exists():
+            assert collector.poll() is None, "the collector exited"
+            assert time.monotonic() < deadline, "the collector did not start"
+            time.sleep(0.1)
+        via_endpoint = tmp_path / "via-endpoint.html"
+        _forktrace(
+            "report", demo["main"]["run_id"], "-o", str(via_endpoint), "--data-dir", str(data_dir)
+        )
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.wait(timeout=60)
+    assert _document(via_endpoint) == _document(demo["run_html"])
 
 
 def test_demo_reports_in_the_browser(demo: dict[str, Any], open_report: Any) -> None:

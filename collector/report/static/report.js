@@ -47,9 +47,9 @@
   // ---- details panel: a span's attributes ----------------------------------
 
   var panel = document.getElementById("details");
-  panel.querySelector("button.close").addEventListener("click", function () {
-    document.body.classList.remove("details-open");
-  });
+  function closeDetails() { document.body.classList.remove("details-open"); }
+  panel.querySelector("button.close").addEventListener("click", closeDetails);
+  document.addEventListener("keydown", function (event) { if (event.key === "Escape") closeDetails(); });
 
   function attributeTable(attributes) {
     var table = el("table", { className: "attrs" });
