@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import dashboard_seed
 
+_databases = itertools.count()
+
 
 @pytest.fixture(scope="module")
 def seeded(chdb_path: Path) -> Iterator[tuple[Any, dict[str, dashboard_seed.Run]]]:
@@ -19,7 +22,7 @@ def seeded(chdb_path: Path) -> Iterator[tuple[Any, dict[str, dashboard_seed.Run]
     clickhouse_connect = pytest.importorskip("clickhouse_connect")
     from forktrace.collector import schema
 
-    database = f"dashboards_{Path(sys._getframe(1).f_code.co_filename).stem}_{id(object())}"
+    database = f"dashboards_{next(_databases)}"
     admin = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
     admin.command(f"CREATE DATABASE {database}")
     client = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}", database=database)
