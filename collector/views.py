@@ -23,6 +23,7 @@ RUN_VIEWS = (
     "forktrace_peak_concurrency",
     "forktrace_agent_usage",
     "forktrace_usage_cost",
+    "forktrace_waste",
 )
 
 # What `forktrace runs` prints as a table; csv and json get every column.

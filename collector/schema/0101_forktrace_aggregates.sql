@@ -29,7 +29,9 @@ CREATE TABLE IF NOT EXISTS forktrace_run_totals${local}${on_cluster} (
     errors SimpleAggregateFunction(sum, UInt64),
     interventions SimpleAggregateFunction(sum, UInt64),
     input_tokens SimpleAggregateFunction(sum, UInt64),
-    output_tokens SimpleAggregateFunction(sum, UInt64)
+    output_tokens SimpleAggregateFunction(sum, UInt64),
+    -- (models, input tokens, output tokens): what the cost is computed from
+    usage_by_model SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(UInt64), Array(UInt64)))
 ) ENGINE = ${replicated}AggregatingMergeTree
 ORDER BY run_id;
 
@@ -69,17 +71,26 @@ AS SELECT
     countIf(status = 'Error' AND kind NOT IN ('run', 'agent', 'fork', 'branch')) AS errors,
     sum(countEqual(event_names, 'forktrace.intervention')) AS interventions,
     sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens
-FROM forktrace_spans${local}
+    sum(output_tokens) AS output_tokens,
+    sumMap(
+        if(kind = 'llm', [lower(toString(model))], []),
+        if(kind = 'llm', [span.input_tokens], []),
+        if(kind = 'llm', [span.output_tokens], [])
+    ) AS usage_by_model
+FROM forktrace_spans${local} AS span
 GROUP BY run_id;
 
--- Work per (run, branch path, agent, model): a branch's whole subtree is a
--- prefix match on branch_path, and cost is tokens times the price of model.
+-- Work per (run, innermost branch, agent, model). A branch's whole subtree
+-- is its own rows plus its descendants' (forktrace_branch_outcomes.ancestors),
+-- and cost is tokens times the price of model, at query time. Keyed by the
+-- branch's id, not its path: two forks one after the other in the same scope
+-- number their branches alike.
 CREATE TABLE IF NOT EXISTS forktrace_usage${local}${on_cluster} (
     run_id String,
-    branch_path String,
+    branch_id String,
     agent String,
     model String,
+    branch_path SimpleAggregateFunction(max, String),
     spans SimpleAggregateFunction(sum, UInt64),
     llm_calls SimpleAggregateFunction(sum, UInt64),
     tool_calls SimpleAggregateFunction(sum, UInt64),
@@ -89,19 +100,22 @@ CREATE TABLE IF NOT EXISTS forktrace_usage${local}${on_cluster} (
     output_tokens SimpleAggregateFunction(sum, UInt64),
     reasoning_tokens SimpleAggregateFunction(sum, UInt64)
 ) ENGINE = ${replicated}AggregatingMergeTree
-ORDER BY (run_id, branch_path, agent, model);
+ORDER BY (run_id, branch_id, agent, model);
 
 -- cluster-only
 CREATE TABLE IF NOT EXISTS forktrace_usage${on_cluster} AS forktrace_usage_local
 ENGINE = Distributed(${cluster}, currentDatabase(), forktrace_usage_local, cityHash64(run_id));
 
+-- A fork span carries the lineage of the branch it was opened in, so it counts
+-- there, not in its own branches.
 CREATE MATERIALIZED VIEW IF NOT EXISTS forktrace_usage_mv${on_cluster}
 TO forktrace_usage${local}
 AS SELECT
     run_id,
-    branch_path,
+    branch_id,
     toString(agent) AS agent,
     if(kind = 'llm', lower(toString(model)), '') AS model,
+    max(branch_path) AS branch_path,
     count() AS spans,
     countIf(kind = 'llm') AS llm_calls,
     countIf(kind = 'tool') AS tool_calls,
@@ -111,70 +125,19 @@ AS SELECT
     sum(output_tokens) AS output_tokens,
     sum(reasoning_tokens) AS reasoning_tokens
 FROM forktrace_spans${local}
-GROUP BY run_id, branch_path, agent, model;
+GROUP BY run_id, branch_id, agent, model;
 
--- Work per (run, subtree, model): each span counts in the subtree of every
--- branch around it (path "1.0.2" counts at "", "1", "1.0" and "1.0.2"; "" is
--- the whole run), so a branch's totals and a run's waste are key lookups,
--- not prefix matches at query time.
-CREATE TABLE IF NOT EXISTS forktrace_subtree_usage${local}${on_cluster} (
-    run_id String,
-    branch_path String,
-    model String,
-    spans SimpleAggregateFunction(sum, UInt64),
-    llm_calls SimpleAggregateFunction(sum, UInt64),
-    tool_calls SimpleAggregateFunction(sum, UInt64),
-    decisions SimpleAggregateFunction(sum, UInt64),
-    errors SimpleAggregateFunction(sum, UInt64),
-    input_tokens SimpleAggregateFunction(sum, UInt64),
-    output_tokens SimpleAggregateFunction(sum, UInt64)
-) ENGINE = ${replicated}AggregatingMergeTree
-ORDER BY (run_id, branch_path, model);
-
--- cluster-only
-CREATE TABLE IF NOT EXISTS forktrace_subtree_usage${on_cluster} AS forktrace_subtree_usage_local
-ENGINE = Distributed(${cluster}, currentDatabase(), forktrace_subtree_usage_local, cityHash64(run_id));
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS forktrace_subtree_usage_mv${on_cluster}
-TO forktrace_subtree_usage${local}
-AS SELECT
-    run_id,
-    subtree AS branch_path,
-    span_model AS model,
-    count() AS spans,
-    countIf(kind = 'llm') AS llm_calls,
-    countIf(kind = 'tool') AS tool_calls,
-    countIf(kind = 'decision') AS decisions,
-    countIf(status = 'Error' AND kind NOT IN ('run', 'agent', 'fork', 'branch')) AS errors,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens
-FROM (
-    SELECT
-        run_id,
-        kind,
-        status,
-        input_tokens,
-        output_tokens,
-        if(kind = 'llm', lower(toString(model)), '') AS span_model,
-        arrayPushFront(
-            if(branch_path = '', [],
-               arrayMap(i -> arrayStringConcat(arraySlice(splitByChar('.', branch_path), 1, i), '.'),
-                        range(1, length(splitByChar('.', branch_path)) + 1))),
-            '') AS subtrees
-    FROM forktrace_spans${local}
-)
-ARRAY JOIN subtrees AS subtree
-GROUP BY run_id, subtree, span_model;
-
--- One row per branch, from two pieces that arrive apart: the branch span
--- (label, path, timing, its own outcome) and the outcome event its fork span
--- carries when the fork ends (which wins: the losers are known only then).
+-- One row per branch, from pieces that arrive apart: the branch span (label,
+-- timing, its own outcome), the outcome event its fork span carries when the
+-- fork ends (which wins: the losers are known only then), and the work done
+-- directly in the branch (by the spans whose innermost branch it is, which
+-- also make a branch still running visible).
 CREATE TABLE IF NOT EXISTS forktrace_branch_facts${local}${on_cluster} (
     run_id String,
     branch_id String,
     fork_id SimpleAggregateFunction(max, String),
     branch_path SimpleAggregateFunction(max, String),
-    branch_index SimpleAggregateFunction(max, Int64),
+    branch_index SimpleAggregateFunction(max, Int64) DEFAULT -1,
     label SimpleAggregateFunction(max, String),
     agent SimpleAggregateFunction(max, String),
     start SimpleAggregateFunction(min, Nullable(DateTime64(9))),
@@ -184,7 +147,15 @@ CREATE TABLE IF NOT EXISTS forktrace_branch_facts${local}${on_cluster} (
     own_outcome SimpleAggregateFunction(max, String),
     own_outcome_reason SimpleAggregateFunction(max, String),
     event_outcome SimpleAggregateFunction(max, String),
-    event_outcome_reason SimpleAggregateFunction(max, String)
+    event_outcome_reason SimpleAggregateFunction(max, String),
+    spans SimpleAggregateFunction(sum, UInt64),
+    llm_calls SimpleAggregateFunction(sum, UInt64),
+    tool_calls SimpleAggregateFunction(sum, UInt64),
+    decisions SimpleAggregateFunction(sum, UInt64),
+    errors SimpleAggregateFunction(sum, UInt64),
+    input_tokens SimpleAggregateFunction(sum, UInt64),
+    output_tokens SimpleAggregateFunction(sum, UInt64),
+    usage_by_model SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(UInt64), Array(UInt64)))
 ) ENGINE = ${replicated}AggregatingMergeTree
 ORDER BY (run_id, branch_id);
 
@@ -234,6 +205,31 @@ AS SELECT
 FROM forktrace_spans${local}
 ARRAY JOIN arrayFilter((a, n) -> n = 'forktrace.branch.outcome', event_attributes, event_names) AS event
 WHERE kind = 'fork' AND has(event_names, 'forktrace.branch.outcome');
+
+-- A fork span carries the lineage of the branch it was opened in: it is work
+-- in that branch, but its fork id is its own, not the branch's fork.
+CREATE MATERIALIZED VIEW IF NOT EXISTS forktrace_branch_usage_mv${on_cluster}
+TO forktrace_branch_facts${local}
+AS SELECT
+    run_id,
+    branch_id,
+    maxIf(fork_id, kind != 'fork') AS fork_id,
+    max(branch_path) AS branch_path,
+    count() AS spans,
+    countIf(kind = 'llm') AS llm_calls,
+    countIf(kind = 'tool') AS tool_calls,
+    countIf(kind = 'decision') AS decisions,
+    countIf(status = 'Error' AND kind NOT IN ('run', 'agent', 'fork', 'branch')) AS errors,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sumMap(
+        if(kind = 'llm', [lower(toString(model))], []),
+        if(kind = 'llm', [span.input_tokens], []),
+        if(kind = 'llm', [span.output_tokens], [])
+    ) AS usage_by_model
+FROM forktrace_spans${local} AS span
+WHERE branch_id != ''
+GROUP BY run_id, branch_id;
 
 -- One row per fork (a fork is one span: the engine keeps the latest copy of
 -- a span exported twice).

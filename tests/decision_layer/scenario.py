@@ -13,6 +13,9 @@ run-a (succeeded), prices in $ per million tokens: gpt-4o 2.5/10, gpt-4o-mini 0.
       fork "vendor how" (winner 2.0)
         2.0 copy     400/40 gpt-4o = 0.0014                                        -> won
         2.1 submodule 400/40 gpt-4o = 0.0014                                       -> lost (default)
+  fork "review" (vote, after the first, outcome events only): paths "0" and "1" again
+    0 strict   100/10 gpt-4o = 0.00035                                             -> lost
+    1 lenient  100/10 gpt-4o = 0.00035                                             -> won
 run-b (failed): one agent, 500/50 of an unpriced model -> cost NULL
 """
 
@@ -85,6 +88,19 @@ def build() -> Scenario:
            sc.BRANCH_OUTCOME_REASON: "human redirect"},
     )  # fmt: skip
 
+    # a second fork after the first, in the same scope: its branches have the
+    # same paths ("0", "1") as the first fork's and must not mix with them
+    review = a.fork(coord, "review", 9000, 900, **{sc.FORK_STRATEGY: "vote"})
+    r0 = a.branch(review, 0, "strict", 9000, 400)
+    a.llm(r0, "gpt-4o", 100, 10, 9000, 100)
+    r1 = a.branch(review, 1, "lenient", 9500, 400)
+    a.llm(r1, "gpt-4o", 100, 10, 9500, 100)
+    for branch, outcome in ((r0, "lost"), (r1, "won")):
+        review.event(
+            9900, sc.BRANCH_OUTCOME_EVENT,
+            **{sc.BRANCH_ID: branch.span_id, sc.BRANCH_OUTCOME: outcome},
+        )  # fmt: skip
+
     b = Trace("run-b", SESSION)
     run_b = b.run("write the changelog", 500, 3000, error="gave up")
     writer = b.agent(run_b, "writer", 600, 2000)
@@ -127,6 +143,8 @@ def build() -> Scenario:
         "b2": b2.span_id,
         "c0": c0.span_id,
         "c1": c1.span_id,
+        "r0": r0.span_id,
+        "r1": r1.span_id,
         "genai_run": genai.trace_id,
         "oi_run": oi.trace_id,
     }

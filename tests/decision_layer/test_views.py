@@ -31,7 +31,7 @@ def by(items: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
 
 
 def test_runs_count_what_each_run_did(loaded):
-    client, _built = loaded
+    client, _ = loaded
     runs = by(rows(client, "SELECT * FROM forktrace_runs"), "run_id")
     a = runs["run-a"]
     assert (a["session_id"], a["name"], a["status"]) == (
@@ -41,9 +41,9 @@ def test_runs_count_what_each_run_did(loaded):
     )
     assert a["duration_ms"] == 10_000
     assert a["agents"] == ["alpha", "beta", "coordinator", "gamma"]
-    assert (a["forks"], a["branches"], a["decisions"]) == (2, 5, 2)
-    assert (a["tool_calls"], a["llm_calls"], a["errors"], a["interventions"]) == (4, 6, 1, 1)
-    assert (a["input_tokens"], a["output_tokens"]) == (14_800, 1_880)
+    assert (a["forks"], a["branches"], a["decisions"]) == (3, 7, 2)
+    assert (a["tool_calls"], a["llm_calls"], a["errors"], a["interventions"]) == (4, 8, 1, 1)
+    assert (a["input_tokens"], a["output_tokens"]) == (15_000, 1_900)
     b = runs["run-b"]
     assert (b["status"], b["agent_count"], b["input_tokens"]) == ("failed", 1, 500)
 
@@ -57,6 +57,7 @@ def test_cost_is_tokens_times_price_and_null_for_unknown_models(loaded):
         + cost(GPT_4O, 1000, 200)
         + cost(GPT_4O_MINI, 10_000, 1000)
         + 2 * cost(GPT_4O, 400, 40)
+        + 2 * cost(GPT_4O, 100, 10)
     )
     assert runs["run-a"]["cost"] == pytest.approx(expected)
     assert runs["run-a"]["unpriced_models"] == []
@@ -68,50 +69,61 @@ def test_cost_is_tokens_times_price_and_null_for_unknown_models(loaded):
 def test_waste_counts_losing_branches_once_with_their_subtrees(loaded):
     client, _ = loaded
     a = by(rows(client, "SELECT * FROM forktrace_runs"), "run_id")["run-a"]
-    # branch 1 failed; branch 2 was abandoned, and the loser 2.1 inside it counts once
-    wasted_tokens = (1000 + 200) + (10_000 + 1000) + (400 + 40) * 2
+    # patch failed; vendor was abandoned, and the loser submodule inside it counts
+    # once; strict lost the second fork
+    wasted_tokens = (1000 + 200) + (10_000 + 1000) + (400 + 40) * 2 + (100 + 10)
     wasted_cost = (
-        cost(GPT_4O, 1000, 200) + cost(GPT_4O_MINI, 10_000, 1000) + 2 * cost(GPT_4O, 400, 40)
+        cost(GPT_4O, 1000, 200)
+        + cost(GPT_4O_MINI, 10_000, 1000)
+        + 2 * cost(GPT_4O, 400, 40)
+        + cost(GPT_4O, 100, 10)
     )
     assert a["wasted_tokens"] == wasted_tokens
     assert a["wasted_cost"] == pytest.approx(wasted_cost)
-    assert a["waste_share"] == pytest.approx(wasted_tokens / (14_800 + 1_880))
+    assert a["waste_share"] == pytest.approx(wasted_tokens / (15_000 + 1_900))
     assert a["waste_cost_share"] == pytest.approx(wasted_cost / a["cost"])
+    [waste] = rows(client, "SELECT * FROM forktrace_waste(run_id = 'run-a')")
+    assert (waste["wasted_branches"], waste["wasted_tokens"]) == (4, wasted_tokens)
 
 
 def test_branch_outcomes_explicit_and_by_default(loaded):
-    client, _built = loaded
-    branches = by(rows(client, "SELECT * FROM forktrace_branches(run_id = 'run-a')"), "branch_path")
-    outcome = {path: (b["label"], b["outcome"]) for path, b in branches.items()}
+    client, built = loaded
+    branches = by(rows(client, "SELECT * FROM forktrace_branches(run_id = 'run-a')"), "label")
+    outcome = {label: (b["branch_path"], b["outcome"]) for label, b in branches.items()}
     assert outcome == {
-        "0": ("rewrite", "won"),  # the fork's winner attribute
-        "1": ("patch", "failed"),  # the branch span ended in error
-        "2": ("vendor", "abandoned"),  # the fork's outcome event
-        "2.0": ("copy", "won"),
-        "2.1": ("submodule", "lost"),  # not the winner of a fork that has one
+        "rewrite": ("0", "won"),  # the fork's winner attribute
+        "patch": ("1", "failed"),  # the branch span ended in error
+        "vendor": ("2", "abandoned"),  # the fork's outcome event
+        "copy": ("2.0", "won"),
+        "submodule": ("2.1", "lost"),  # not the winner of a fork that has one
+        "strict": ("0", "lost"),  # outcome events only
+        "lenient": ("1", "won"),
     }
-    assert branches["2"]["outcome_reason"] == "human redirect"
-    assert branches["1"]["outcome_reason"] == "merge conflict"
-    assert branches["0"]["is_winner"] and not branches["0"]["is_waste"]
-    assert branches["2.1"]["fork_branch_path"] == "2"
-    assert branches["2.1"]["depth"] == 2
-    assert branches["0"]["criterion"] == "tests pass first"
+    assert branches["vendor"]["outcome_reason"] == "human redirect"
+    assert branches["patch"]["outcome_reason"] == "merge conflict"
+    assert branches["rewrite"]["is_winner"] and not branches["rewrite"]["is_waste"]
+    assert branches["submodule"]["fork_branch_path"] == "2"
+    assert branches["submodule"]["parent_branch_id"] == built.ids["b2"]
+    assert branches["submodule"]["depth"] == 2
+    assert branches["rewrite"]["criterion"] == "tests pass first"
 
 
 def test_a_branch_counts_its_whole_subtree(loaded):
     client, _ = loaded
-    branches = by(rows(client, "SELECT * FROM forktrace_branches(run_id = 'run-a')"), "branch_path")
-    vendor = branches["2"]
+    branches = by(rows(client, "SELECT * FROM forktrace_branches(run_id = 'run-a')"), "label")
+    vendor = branches["vendor"]
     assert (vendor["input_tokens"], vendor["output_tokens"]) == (10_800, 1_080)
-    assert vendor["llm_calls"] == 3
-    assert vendor["decisions"] == 1
+    assert (vendor["llm_calls"], vendor["decisions"]) == (3, 1)
     assert vendor["cost"] == pytest.approx(
         cost(GPT_4O_MINI, 10_000, 1000) + 2 * cost(GPT_4O, 400, 40)
     )
     assert vendor["duration_ms"] == 8000
-    rewrite = branches["0"]
+    rewrite = branches["rewrite"]
     assert (rewrite["tool_calls"], rewrite["errors"]) == (3, 0)
-    assert branches["1"]["errors"] == 1
+    assert branches["patch"]["errors"] == 1
+    # strict and lenient have the paths of rewrite and patch, in another fork: nothing mixes
+    assert (rewrite["input_tokens"], rewrite["output_tokens"]) == (2000, 500)
+    assert (branches["strict"]["input_tokens"], branches["strict"]["llm_calls"]) == (100, 1)
 
 
 def test_forks_have_winner_strategy_and_waste(loaded):
@@ -124,6 +136,12 @@ def test_forks_have_winner_strategy_and_waste(loaded):
     inner = forks["vendor how"]
     assert (inner["winner_path"], inner["parent_branch_path"]) == ("2.0", "2")
     assert inner["wasted_cost"] == pytest.approx(cost(GPT_4O, 400, 40))
+    review = forks["review"]
+    assert (review["strategy"], review["winner_label"], review["branches"]) == (
+        "vote",
+        "lenient",
+        2,
+    )
 
 
 def test_decisions(loaded):
