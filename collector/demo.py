@@ -283,6 +283,8 @@ def _print_next_steps(
         f"forktrace_branches(run_id = '{fix}')\"{data}\n"
         f"  forktrace sql \"SELECT * FROM forktrace_session_runs(session_id = '{session}')\""
         f"{data}\n"
+        f"  forktrace compare {fix} 'fix the race' 'retry with backoff'{data}\n"
+        f"  forktrace report {fix} -o report.html{data}\n"
         "More questions as SQL: docs/sql.md",
         highlight=False,
     )
