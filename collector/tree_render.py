@@ -177,53 +177,35 @@ def _intervention_label(i: dict[str, Any]) -> str:
 def build(tree: RunTree, show_llm_calls: bool = True) -> Tree:
     """The rich renderable for a run."""
     start = tree.run["start"]
-    # what happened directly at each branch path ('' = outside any branch), in time order
-    events: dict[str, list[tuple[Any, str, Any]]] = defaultdict(list)
-
-    def add(path: str, time: Any, label: str) -> None:
-        events[path].append((time, label, None))
-
-    for d in tree.decisions:
-        add(
-            d["branch_path"],
-            d["time"],
-            f"[bright_black]{_at(d['time'], start)}[/] {_decision_label(d)}",
-        )
-    for t in tree.tool_calls:
-        add(
-            t["branch_path"],
-            t["time"],
-            f"[bright_black]{_at(t['time'], start)}[/] {_tool_label(t)}",
-        )
-    if show_llm_calls:
-        for m in tree.llm_calls:
-            add(
-                m["branch_path"],
-                m["time"],
-                f"[bright_black]{_at(m['time'], start)}[/] {_llm_label(m)}",
-            )
-    for i in tree.interventions:
-        add(
-            i["branch_path"],
-            i["time"],
-            f"[bright_black]{_at(i['time'], start)}[/] {_intervention_label(i)}",
-        )
+    # What happened directly in each branch, by branch id ('' = outside any
+    # branch): ids, not paths, since two forks in a row number their branches alike.
+    items: dict[str, list[tuple[Any, str | dict[str, Any]]]] = defaultdict(list)
+    labelled = [
+        (tree.decisions, _decision_label),
+        (tree.tool_calls, _tool_label),
+        (tree.llm_calls if show_llm_calls else [], _llm_label),
+        (tree.interventions, _intervention_label),
+    ]
+    for rows, label in labelled:
+        for row in rows:
+            text = f"[bright_black]{_at(row['time'], start)}[/] {label(row)}"
+            items[row["branch_id"]].append((row["time"], text))
     for fork in tree.forks:
-        events[fork["parent_branch_path"]].append((fork["start"], "", fork))
+        items[fork["parent_branch_id"]].append((fork["start"], fork))
 
     branches_by_fork: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for branch in tree.branches:
         branches_by_fork[branch["fork_id"]].append(branch)
 
-    def fill(node: Tree, path: str) -> None:
-        for _, label, fork in sorted(events.get(path, []), key=lambda e: (e[0] is None, e[0])):
-            if fork is None:
-                node.add(label)
+    def fill(node: Tree, branch_id: str) -> None:
+        for _, item in sorted(items.get(branch_id, []), key=lambda i: (i[0] is None, i[0])):
+            if isinstance(item, str):
+                node.add(item)
                 continue
-            fork_node = node.add(_fork_label(fork))
-            children = branches_by_fork.get(fork["fork_id"], [])
-            for branch in sorted(children, key=lambda b: (b["branch_index"], b["branch_path"])):
-                fill(fork_node.add(_branch_label(branch)), branch["branch_path"])
+            fork_node = node.add(_fork_label(item))
+            children = branches_by_fork.get(item["fork_id"], [])
+            for branch in sorted(children, key=lambda b: (b["branch_index"], b["branch_id"])):
+                fill(fork_node.add(_branch_label(branch)), branch["branch_id"])
 
     root = Tree(_run_label(tree.run), guide_style="bright_black")
     fill(root, "")

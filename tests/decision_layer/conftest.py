@@ -35,9 +35,9 @@ def fresh_database(chdb_path: Path) -> Iterator[Any]:
         admin.command(f"DROP DATABASE {database} SYNC")
 
 
-@pytest.fixture(scope="module", params=["one insert", "out of order, in pieces"])
+@pytest.fixture(scope="package", params=["one insert", "out of order, in pieces"])
 def loaded(request: pytest.FixtureRequest, chdb_path: Path) -> Iterator[tuple[Any, Any]]:
-    """The scenario, stored once per module and arrival mode; tests only read it."""
+    """The scenario, stored once per arrival mode for all these tests; they only read it."""
     with fresh_database(chdb_path) as client:
         yield client, _scenario.store(client, in_pieces=request.param != "one insert")
 
