@@ -131,7 +131,7 @@ def build() -> dashboard.Dashboard:
                 unit="percentunit",
             ),
             table_panel(
-                "Runs",
+                "Recent runs",
                 "Every run in the time range, newest first.",
                 """
             SELECT

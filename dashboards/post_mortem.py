@@ -107,13 +107,9 @@ def build() -> dashboard.Dashboard:
                 uniqExact(u.run_id) AS runs
             FROM forktrace_usage_cost(run_id = '') AS u
             INNER JOIN (
-                SELECT run_id, groupArray(branch_path) AS losing_paths
-                FROM forktrace_branch_outcomes(run_id = '')
-                WHERE is_waste AND branch_path != '' AND run_id IN (SELECT run_id FROM {_RUNS})
-                GROUP BY run_id
-            ) AS l ON l.run_id = u.run_id
-            WHERE arrayExists(
-                p -> u.branch_path = p OR startsWith(u.branch_path, concat(p, '.')), l.losing_paths)
+                SELECT run_id, branch_id FROM forktrace_branches(run_id = '')
+                WHERE in_waste AND run_id IN (SELECT run_id FROM {_RUNS})
+            ) AS w ON w.run_id = u.run_id AND w.branch_id = u.branch_id
             GROUP BY agent
             HAVING wasted_tokens > 0
             ORDER BY wasted_tokens DESC

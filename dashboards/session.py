@@ -117,7 +117,7 @@ def build() -> dashboard.Dashboard:
                 height=8,
             ),
             table_panel(
-                "Runs",
+                "The session's runs",
                 "The session's runs in start order, with the approach that won each top-level fork.",
                 f"""
             SELECT

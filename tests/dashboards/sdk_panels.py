@@ -19,7 +19,7 @@ import forktrace
 from forktrace.collector import embedded
 from forktrace.dashboards import rendered
 
-SESSION, RUN = "sess-sdk", "run-sdk"
+SESSION, RUN, FAILING_RUN = "sess-sdk", "run-sdk", "run-sdk-failing"
 
 
 def record() -> None:
@@ -43,7 +43,25 @@ def record() -> None:
                     call.record(input_tokens=900, output_tokens=100)
                 forktrace.intervene("redirect", author="bob", message="drop the patch")
                 branch.outcome("abandoned", reason="redirected by bob")
+            try:
+                with (
+                    fork.branch("revert"),
+                    forktrace.agent("reverter"),
+                    forktrace.tool("git_revert", arguments={"commit": "abc123"}),
+                ):
+                    raise RuntimeError("revert conflicts with main")
+            except RuntimeError:
+                pass  # the branch failed; the fork goes on
             fork.choose("rewrite", criterion="tests pass")
+    try:
+        with (
+            forktrace.run("sdk failing run", session=SESSION, run_id=FAILING_RUN),
+            forktrace.agent("solo"),
+            forktrace.tool("deploy", arguments={"env": "prod"}),
+        ):
+            raise RuntimeError("deploy refused")
+    except RuntimeError:
+        pass  # the run failed
 
 
 def main(data_dir: str, uids: list[str]) -> None:

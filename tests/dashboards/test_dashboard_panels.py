@@ -130,10 +130,12 @@ def test_every_panel_and_query_reads_through_the_datasource_variable():
                 assert target["editorType"] == "sql" and target["rawSql"].strip()
 
 
-def test_panel_ids_are_unique_in_each_dashboard():
+def test_panel_ids_and_titles_are_unique_in_each_dashboard():
     for board in DASHBOARDS.values():
         ids = [p["id"] for p in panels(board)]
         assert len(ids) == len(set(ids)) and all(ids)
+        titles = [p["title"] for p in panels(board)]
+        assert len(titles) == len(set(titles)), titles
 
 
 # --- template variables --------------------------------------------------------
@@ -173,7 +175,7 @@ def test_overview_counts_runs_failures_and_tokens(seeded):
     assert run(client, panel_named(board, "Runs")).rows == [{"runs": 3}]
     assert run(client, panel_named(board, "Failed runs")).rows == [{"failed": 1}]
     assert run(client, panel_named(board, "Tokens")).rows == [{"tokens": 7550}]
-    table = run(client, next(p for p in panels(DASHBOARDS[board]) if p["type"] == "table"))
+    table = run(client, panel_named(board, "Recent runs"))
     assert table.column("run_id") == ["run-other", "run-alt", "run-auth"]
     tools = run(client, panel_named(board, "Top tools"))
     assert tools.rows[0]["tool_name"] == "run_tests" and tools.rows[0]["calls"] == 3
@@ -281,8 +283,7 @@ def test_session_shows_its_runs_side_by_side_with_the_winner(seeded):
     client, _ = seeded
     board = "forktrace-session"
     assert run(client, panel_named(board, "Runs")).rows == [{"runs": 2}]
-    table = next(p for p in panels(DASHBOARDS[board]) if p["type"] == "table")
-    rows = run(client, table).rows
+    rows = run(client, panel_named(board, "The session's runs")).rows
     assert [(r["run_id"], r["status"], r["winner"], r["offset_ms"]) for r in rows] == [
         ("run-auth", "succeeded", "rewrite", 0),
         ("run-alt", "failed", "", 10_000),
