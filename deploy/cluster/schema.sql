@@ -306,7 +306,8 @@ CREATE TABLE IF NOT EXISTS forktrace_run_totals_local ON CLUSTER forktrace (
     errors SimpleAggregateFunction(sum, UInt64),
     interventions SimpleAggregateFunction(sum, UInt64),
     input_tokens SimpleAggregateFunction(sum, UInt64),
-    output_tokens SimpleAggregateFunction(sum, UInt64)
+    output_tokens SimpleAggregateFunction(sum, UInt64),
+    usage_by_model SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(UInt64), Array(UInt64)))
 ) ENGINE = ReplicatedAggregatingMergeTree
 ORDER BY run_id;
 
@@ -342,15 +343,21 @@ AS SELECT
     countIf(status = 'Error' AND kind NOT IN ('run', 'agent', 'fork', 'branch')) AS errors,
     sum(countEqual(event_names, 'forktrace.intervention')) AS interventions,
     sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens
-FROM forktrace_spans_local
+    sum(output_tokens) AS output_tokens,
+    sumMap(
+        if(kind = 'llm', [lower(toString(model))], []),
+        if(kind = 'llm', [span.input_tokens], []),
+        if(kind = 'llm', [span.output_tokens], [])
+    ) AS usage_by_model
+FROM forktrace_spans_local AS span
 GROUP BY run_id;
 
 CREATE TABLE IF NOT EXISTS forktrace_usage_local ON CLUSTER forktrace (
     run_id String,
-    branch_path String,
+    branch_id String,
     agent String,
     model String,
+    branch_path SimpleAggregateFunction(max, String),
     spans SimpleAggregateFunction(sum, UInt64),
     llm_calls SimpleAggregateFunction(sum, UInt64),
     tool_calls SimpleAggregateFunction(sum, UInt64),
@@ -360,7 +367,7 @@ CREATE TABLE IF NOT EXISTS forktrace_usage_local ON CLUSTER forktrace (
     output_tokens SimpleAggregateFunction(sum, UInt64),
     reasoning_tokens SimpleAggregateFunction(sum, UInt64)
 ) ENGINE = ReplicatedAggregatingMergeTree
-ORDER BY (run_id, branch_path, agent, model);
+ORDER BY (run_id, branch_id, agent, model);
 
 CREATE TABLE IF NOT EXISTS forktrace_usage ON CLUSTER forktrace AS forktrace_usage_local
 ENGINE = Distributed(forktrace, currentDatabase(), forktrace_usage_local, cityHash64(run_id));
@@ -369,9 +376,10 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS forktrace_usage_mv ON CLUSTER forktrace
 TO forktrace_usage_local
 AS SELECT
     run_id,
-    branch_path,
+    branch_id,
     toString(agent) AS agent,
     if(kind = 'llm', lower(toString(model)), '') AS model,
+    max(branch_path) AS branch_path,
     count() AS spans,
     countIf(kind = 'llm') AS llm_calls,
     countIf(kind = 'tool') AS tool_calls,
@@ -381,62 +389,14 @@ AS SELECT
     sum(output_tokens) AS output_tokens,
     sum(reasoning_tokens) AS reasoning_tokens
 FROM forktrace_spans_local
-GROUP BY run_id, branch_path, agent, model;
-
-CREATE TABLE IF NOT EXISTS forktrace_subtree_usage_local ON CLUSTER forktrace (
-    run_id String,
-    branch_path String,
-    model String,
-    spans SimpleAggregateFunction(sum, UInt64),
-    llm_calls SimpleAggregateFunction(sum, UInt64),
-    tool_calls SimpleAggregateFunction(sum, UInt64),
-    decisions SimpleAggregateFunction(sum, UInt64),
-    errors SimpleAggregateFunction(sum, UInt64),
-    input_tokens SimpleAggregateFunction(sum, UInt64),
-    output_tokens SimpleAggregateFunction(sum, UInt64)
-) ENGINE = ReplicatedAggregatingMergeTree
-ORDER BY (run_id, branch_path, model);
-
-CREATE TABLE IF NOT EXISTS forktrace_subtree_usage ON CLUSTER forktrace AS forktrace_subtree_usage_local
-ENGINE = Distributed(forktrace, currentDatabase(), forktrace_subtree_usage_local, cityHash64(run_id));
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS forktrace_subtree_usage_mv ON CLUSTER forktrace
-TO forktrace_subtree_usage_local
-AS SELECT
-    run_id,
-    subtree AS branch_path,
-    span_model AS model,
-    count() AS spans,
-    countIf(kind = 'llm') AS llm_calls,
-    countIf(kind = 'tool') AS tool_calls,
-    countIf(kind = 'decision') AS decisions,
-    countIf(status = 'Error' AND kind NOT IN ('run', 'agent', 'fork', 'branch')) AS errors,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens
-FROM (
-    SELECT
-        run_id,
-        kind,
-        status,
-        input_tokens,
-        output_tokens,
-        if(kind = 'llm', lower(toString(model)), '') AS span_model,
-        arrayPushFront(
-            if(branch_path = '', [],
-               arrayMap(i -> arrayStringConcat(arraySlice(splitByChar('.', branch_path), 1, i), '.'),
-                        range(1, length(splitByChar('.', branch_path)) + 1))),
-            '') AS subtrees
-    FROM forktrace_spans_local
-)
-ARRAY JOIN subtrees AS subtree
-GROUP BY run_id, subtree, span_model;
+GROUP BY run_id, branch_id, agent, model;
 
 CREATE TABLE IF NOT EXISTS forktrace_branch_facts_local ON CLUSTER forktrace (
     run_id String,
     branch_id String,
     fork_id SimpleAggregateFunction(max, String),
     branch_path SimpleAggregateFunction(max, String),
-    branch_index SimpleAggregateFunction(max, Int64),
+    branch_index SimpleAggregateFunction(max, Int64) DEFAULT -1,
     label SimpleAggregateFunction(max, String),
     agent SimpleAggregateFunction(max, String),
     start SimpleAggregateFunction(min, Nullable(DateTime64(9))),
@@ -446,7 +406,15 @@ CREATE TABLE IF NOT EXISTS forktrace_branch_facts_local ON CLUSTER forktrace (
     own_outcome SimpleAggregateFunction(max, String),
     own_outcome_reason SimpleAggregateFunction(max, String),
     event_outcome SimpleAggregateFunction(max, String),
-    event_outcome_reason SimpleAggregateFunction(max, String)
+    event_outcome_reason SimpleAggregateFunction(max, String),
+    spans SimpleAggregateFunction(sum, UInt64),
+    llm_calls SimpleAggregateFunction(sum, UInt64),
+    tool_calls SimpleAggregateFunction(sum, UInt64),
+    decisions SimpleAggregateFunction(sum, UInt64),
+    errors SimpleAggregateFunction(sum, UInt64),
+    input_tokens SimpleAggregateFunction(sum, UInt64),
+    output_tokens SimpleAggregateFunction(sum, UInt64),
+    usage_by_model SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(UInt64), Array(UInt64)))
 ) ENGINE = ReplicatedAggregatingMergeTree
 ORDER BY (run_id, branch_id);
 
@@ -495,6 +463,29 @@ AS SELECT
 FROM forktrace_spans_local
 ARRAY JOIN arrayFilter((a, n) -> n = 'forktrace.branch.outcome', event_attributes, event_names) AS event
 WHERE kind = 'fork' AND has(event_names, 'forktrace.branch.outcome');
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS forktrace_branch_usage_mv ON CLUSTER forktrace
+TO forktrace_branch_facts_local
+AS SELECT
+    run_id,
+    branch_id,
+    maxIf(fork_id, kind != 'fork') AS fork_id,
+    max(branch_path) AS branch_path,
+    count() AS spans,
+    countIf(kind = 'llm') AS llm_calls,
+    countIf(kind = 'tool') AS tool_calls,
+    countIf(kind = 'decision') AS decisions,
+    countIf(status = 'Error' AND kind NOT IN ('run', 'agent', 'fork', 'branch')) AS errors,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sumMap(
+        if(kind = 'llm', [lower(toString(model))], []),
+        if(kind = 'llm', [span.input_tokens], []),
+        if(kind = 'llm', [span.output_tokens], [])
+    ) AS usage_by_model
+FROM forktrace_spans_local AS span
+WHERE branch_id != ''
+GROUP BY run_id, branch_id;
 
 CREATE TABLE IF NOT EXISTS forktrace_fork_facts_local ON CLUSTER forktrace (
     run_id String,
@@ -638,7 +629,8 @@ FROM (SELECT * FROM forktrace_prices ORDER BY length(model) DESC, model);
 CREATE OR REPLACE VIEW forktrace_usage_cost ON CLUSTER forktrace AS
 WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
 SELECT
-    run_id, branch_path, agent, model,
+    run_id, branch_id, agent, model,
+    max(branch_path) AS branch_path,
     sum(spans) AS spans,
     sum(llm_calls) AS llm_calls,
     sum(tool_calls) AS tool_calls,
@@ -656,149 +648,128 @@ SELECT
     ) AS cost
 FROM forktrace_usage
 WHERE {run_id:String} = '' OR run_id = {run_id:String}
-GROUP BY run_id, branch_path, agent, model;
-
-CREATE OR REPLACE VIEW forktrace_subtree_cost ON CLUSTER forktrace AS
-WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
-SELECT
-    run_id,
-    branch_path,
-    sum(model_spans) AS spans,
-    sum(model_llm_calls) AS llm_calls,
-    sum(model_tool_calls) AS tool_calls,
-    sum(model_decisions) AS decisions,
-    sum(model_errors) AS errors,
-    sum(model_input_tokens) AS input_tokens,
-    sum(model_output_tokens) AS output_tokens,
-    if(countIf(model_cost IS NULL) > 0, NULL, sum(model_cost)) AS cost,
-    arraySort(groupArrayIf(model, model_cost IS NULL)) AS unpriced_models
-FROM (
-    SELECT
-        run_id, branch_path, model,
-        sum(spans) AS model_spans,
-        sum(llm_calls) AS model_llm_calls,
-        sum(tool_calls) AS model_tool_calls,
-        sum(decisions) AS model_decisions,
-        sum(errors) AS model_errors,
-        sum(input_tokens) AS model_input_tokens,
-        sum(output_tokens) AS model_output_tokens,
-        arrayFirstIndex(m -> startsWith(model, m), prices.1) AS price_entry,
-        multiIf(
-            model_input_tokens + model_output_tokens = 0, toNullable(toFloat64(0)),
-            price_entry = 0, NULL,
-            (model_input_tokens * prices.2[price_entry] + model_output_tokens * prices.3[price_entry]) / 1e6
-        ) AS model_cost
-    FROM forktrace_subtree_usage
-    WHERE {run_id:String} = '' OR run_id = {run_id:String}
-    GROUP BY run_id, branch_path, model
-)
-GROUP BY run_id, branch_path;
-
-CREATE OR REPLACE VIEW forktrace_branch_outcomes ON CLUSTER forktrace AS
-SELECT
-    b.run_id AS run_id,
-    b.fork_id AS fork_id,
-    f.name AS fork_name,
-    f.strategy AS strategy,
-    f.criterion AS criterion,
-    f.winner_branch_id AS fork_winner_branch_id,
-    f.parent_branch_path AS fork_branch_path,
-    b.branch_id AS branch_id,
-    b.branch_path AS branch_path,
-    if(b.branch_path = '', 0, length(splitByChar('.', b.branch_path))) AS depth,
-    b.branch_index AS branch_index,
-    b.label AS label,
-    b.agent AS agent,
-    b.start AS start,
-    b.end AS end,
-    intDiv(toUnixTimestamp64Nano(b.end) - toUnixTimestamp64Nano(b.start), 1000000) AS duration_ms,
-    multiIf(
-        b.event_outcome != '', b.event_outcome,
-        b.own_outcome != '', b.own_outcome,
-        b.failed = 1, 'failed',
-        f.winner_branch_id != '' AND f.winner_branch_id = b.branch_id, 'won',
-        f.winner_branch_id != '', 'lost',
-        b.end IS NULL, 'running',
-        'completed'
-    ) AS outcome,
-    multiIf(
-        b.event_outcome_reason != '', b.event_outcome_reason,
-        b.own_outcome_reason != '', b.own_outcome_reason,
-        b.failed = 1, b.status_message,
-        ''
-    ) AS outcome_reason,
-    outcome = 'won' AS is_winner,
-    outcome IN ('lost', 'abandoned', 'failed', 'cancelled') AS is_waste,
-    b.status_message AS error
-FROM (
-    SELECT
-        run_id,
-        branch_id,
-        max(fork_id) AS fork_id,
-        max(branch_path) AS branch_path,
-        max(branch_index) AS branch_index,
-        max(label) AS label,
-        max(agent) AS agent,
-        min(start) AS start,
-        max(end) AS end,
-        max(failed) AS failed,
-        max(status_message) AS status_message,
-        max(own_outcome) AS own_outcome,
-        max(own_outcome_reason) AS own_outcome_reason,
-        max(event_outcome) AS event_outcome,
-        max(event_outcome_reason) AS event_outcome_reason
-    FROM forktrace_branch_facts
-    WHERE {run_id:String} = '' OR run_id = {run_id:String}
-    GROUP BY run_id, branch_id
-) AS b
-LEFT JOIN (
-    SELECT
-        run_id,
-        fork_id,
-        argMax(name, end) AS name,
-        argMax(strategy, end) AS strategy,
-        argMax(criterion, end) AS criterion,
-        argMax(winner_branch_id, end) AS winner_branch_id,
-        argMax(parent_branch_path, end) AS parent_branch_path
-    FROM forktrace_fork_facts
-    WHERE {run_id:String} = '' OR run_id = {run_id:String}
-    GROUP BY run_id, fork_id
-) AS f ON f.run_id = b.run_id AND f.fork_id = b.fork_id;
+GROUP BY run_id, branch_id, agent, model;
 
 CREATE OR REPLACE VIEW forktrace_branches ON CLUSTER forktrace AS
+WITH
+    mapFromArrays(
+        groupArray(branch_id) OVER (PARTITION BY run_id),
+        groupArray(parent_branch_id) OVER (PARTITION BY run_id)) AS parents,
+    groupArrayIf(branch_id, is_waste) OVER (PARTITION BY run_id) AS losing,
+    groupArray((branch_id, depth, direct)) OVER (PARTITION BY run_id) AS run_rows,
+    arrayFilter(
+        r -> has(arrayFold(
+            (chain, step) -> if(parents[chain[-1]] != '', arrayPushBack(chain, parents[chain[-1]]), chain),
+            range(greatest(r.2, 1)), [r.1]), branch_id),
+        run_rows) AS subtree
 SELECT
-    b.run_id AS run_id,
-    b.fork_id AS fork_id,
-    b.fork_name AS fork_name,
-    b.strategy AS strategy,
-    b.criterion AS criterion,
-    b.fork_branch_path AS fork_branch_path,
-    b.branch_id AS branch_id,
-    b.branch_path AS branch_path,
-    b.depth AS depth,
-    b.branch_index AS branch_index,
-    b.label AS label,
-    b.agent AS agent,
-    b.outcome AS outcome,
-    b.outcome_reason AS outcome_reason,
-    b.is_winner AS is_winner,
-    b.is_waste AS is_waste,
-    b.start AS start,
-    b.end AS end,
-    b.duration_ms AS duration_ms,
-    t.spans AS spans,
-    t.llm_calls AS llm_calls,
-    t.tool_calls AS tool_calls,
-    t.decisions AS decisions,
-    t.errors AS errors,
-    t.input_tokens AS input_tokens,
-    t.output_tokens AS output_tokens,
-    t.cost AS cost,
-    b.error AS error
-FROM forktrace_branch_outcomes(run_id = {run_id:String}) AS b
-LEFT JOIN forktrace_subtree_cost(run_id = {run_id:String}) AS t
-    ON t.run_id = b.run_id AND t.branch_path = b.branch_path
-ORDER BY b.run_id, b.start, b.branch_path;
+    * EXCEPT (direct, price_entries),
+    arrayFold(
+        (chain, step) -> if(parents[chain[-1]] != '', arrayPushBack(chain, parents[chain[-1]]), chain),
+        range(greatest(depth, 1)), [branch_id]) AS ancestors,
+    arrayExists(a -> has(losing, a), ancestors) AS in_waste,
+    arraySum(r -> r.3.1, subtree) AS spans,
+    arraySum(r -> r.3.2, subtree) AS llm_calls,
+    arraySum(r -> r.3.3, subtree) AS tool_calls,
+    arraySum(r -> r.3.4, subtree) AS decisions,
+    arraySum(r -> r.3.5, subtree) AS errors,
+    arraySum(r -> r.3.6, subtree) AS input_tokens,
+    arraySum(r -> r.3.7, subtree) AS output_tokens,
+    if(arrayExists(r -> r.3.9, subtree), NULL, arraySum(r -> r.3.8, subtree)) AS cost,
+    direct.6 AS own_input_tokens,
+    direct.7 AS own_output_tokens,
+    if(direct.9, NULL, direct.8) AS own_cost
+    FROM (
+        WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
+        SELECT
+            b.run_id AS run_id,
+            b.fork_id AS fork_id,
+            f.name AS fork_name,
+            f.strategy AS strategy,
+            f.criterion AS criterion,
+            f.parent_branch_id AS parent_branch_id,
+            f.parent_branch_path AS fork_branch_path,
+            b.branch_id AS branch_id,
+            b.branch_path AS branch_path,
+            if(b.branch_path = '', 0, length(splitByChar('.', b.branch_path))) AS depth,
+            b.branch_index AS branch_index,
+            b.label AS label,
+            b.agent AS agent,
+            multiIf(
+                b.event_outcome != '', b.event_outcome,
+                b.own_outcome != '', b.own_outcome,
+                b.failed = 1, 'failed',
+                f.winner_branch_id != '' AND f.winner_branch_id = b.branch_id, 'won',
+                f.winner_branch_id != '', 'lost',
+                b.end IS NULL, 'running',
+                'completed'
+            ) AS outcome,
+            multiIf(
+                b.event_outcome_reason != '', b.event_outcome_reason,
+                b.own_outcome_reason != '', b.own_outcome_reason,
+                b.failed = 1, b.status_message,
+                ''
+            ) AS outcome_reason,
+            outcome = 'won' AS is_winner,
+            outcome IN ('lost', 'abandoned', 'failed', 'cancelled') AS is_waste,
+            b.start AS start,
+            b.end AS end,
+            intDiv(toUnixTimestamp64Nano(b.end) - toUnixTimestamp64Nano(b.start), 1000000) AS duration_ms,
+            b.status_message AS error,
+            arrayMap(m -> arrayFirstIndex(p -> startsWith(m, p), prices.1), b.usage.1) AS price_entries,
+            (
+                b.spans, b.llm_calls, b.tool_calls, b.decisions, b.errors,
+                b.input_tokens, b.output_tokens,
+                arraySum(arrayMap(
+                    (e, i, o) -> if(e = 0, 0, (i * prices.2[e] + o * prices.3[e]) / 1e6),
+                    price_entries, b.usage.2, b.usage.3)),
+                arrayExists(e -> e = 0, price_entries)
+            ) AS direct
+        FROM (
+            SELECT
+                run_id,
+                branch_id,
+                max(fork_id) AS fork_id,
+                max(branch_path) AS branch_path,
+                max(branch_index) AS branch_index,
+                max(label) AS label,
+                max(agent) AS agent,
+                min(start) AS start,
+                max(end) AS end,
+                max(failed) AS failed,
+                max(status_message) AS status_message,
+                max(own_outcome) AS own_outcome,
+                max(own_outcome_reason) AS own_outcome_reason,
+                max(event_outcome) AS event_outcome,
+                max(event_outcome_reason) AS event_outcome_reason,
+                sum(spans) AS spans,
+                sum(llm_calls) AS llm_calls,
+                sum(tool_calls) AS tool_calls,
+                sum(decisions) AS decisions,
+                sum(errors) AS errors,
+                sum(input_tokens) AS input_tokens,
+                sum(output_tokens) AS output_tokens,
+                sumMap(usage_by_model) AS usage
+            FROM forktrace_branch_facts
+            WHERE {run_id:String} = '' OR run_id = {run_id:String}
+            GROUP BY run_id, branch_id
+        ) AS b
+        LEFT JOIN (
+            SELECT
+                run_id,
+                fork_id,
+                argMax(name, end) AS name,
+                argMax(strategy, end) AS strategy,
+                argMax(criterion, end) AS criterion,
+                argMax(winner_branch_id, end) AS winner_branch_id,
+                argMax(parent_branch_id, end) AS parent_branch_id,
+                argMax(parent_branch_path, end) AS parent_branch_path
+            FROM forktrace_fork_facts
+            WHERE {run_id:String} = '' OR run_id = {run_id:String}
+            GROUP BY run_id, fork_id
+        ) AS f ON f.run_id = b.run_id AND f.fork_id = b.fork_id
+    )
+ORDER BY run_id, start, branch_path;
 
 CREATE OR REPLACE VIEW forktrace_forks ON CLUSTER forktrace AS
 SELECT
@@ -863,25 +834,21 @@ ORDER BY f.run_id, f.first_start;
 
 CREATE OR REPLACE VIEW forktrace_waste ON CLUSTER forktrace AS
 SELECT
-    l.run_id AS run_id,
-    count() AS wasted_branches,
-    sum(s.input_tokens + s.output_tokens) AS wasted_tokens,
-    if(countIf(s.cost IS NULL) > 0, NULL, sum(s.cost)) AS wasted_cost
+    run_id,
+    countIf(is_waste) AS wasted_branches,
+    sum(direct_tokens) AS wasted_tokens,
+    if(countIf(direct_unpriced) > 0, NULL, sum(assumeNotNull(direct_cost))) AS wasted_cost
 FROM (
-    SELECT run_id, branch_path
-    FROM (
-        SELECT
-            run_id,
-            branch_path,
-            groupArray(branch_path) OVER (PARTITION BY run_id) AS losing_paths
-        FROM forktrace_branch_outcomes(run_id = {run_id:String})
-        WHERE is_waste AND branch_path != ''
-    )
-    WHERE NOT arrayExists(p -> startsWith(branch_path, concat(p, '.')), losing_paths)
-) AS l
-INNER JOIN forktrace_subtree_cost(run_id = {run_id:String}) AS s
-    ON s.run_id = l.run_id AND s.branch_path = l.branch_path
-GROUP BY l.run_id;
+    SELECT
+        run_id,
+        is_waste,
+        own_input_tokens + own_output_tokens AS direct_tokens,
+        own_cost AS direct_cost,
+        own_cost IS NULL AS direct_unpriced
+    FROM forktrace_branches(run_id = {run_id:String})
+    WHERE in_waste
+)
+GROUP BY run_id;
 
 CREATE OR REPLACE VIEW forktrace_runs ON CLUSTER forktrace AS
 SELECT
@@ -905,12 +872,12 @@ SELECT
     r.interventions AS interventions,
     r.input_tokens AS input_tokens,
     r.output_tokens AS output_tokens,
-    c.cost AS cost,
+    c.run_cost AS cost,
     c.unpriced_models AS unpriced_models,
     w.wasted_tokens AS wasted_tokens,
-    if(w.run_id != '', w.wasted_cost, if(c.cost IS NULL, NULL, 0)) AS wasted_cost,
+    if(w.run_id != '', w.wasted_cost, if(c.run_cost IS NULL, NULL, 0)) AS wasted_cost,
     w.wasted_tokens / nullIf(r.input_tokens + r.output_tokens, 0) AS waste_share,
-    wasted_cost / nullIf(c.cost, 0) AS waste_cost_share,
+    wasted_cost / nullIf(c.run_cost, 0) AS waste_cost_share,
     r.trace_ids AS trace_ids
 FROM (
     SELECT
@@ -937,9 +904,19 @@ FROM (
     GROUP BY run_id
 ) AS r
 LEFT JOIN (
-    SELECT run_id, cost, unpriced_models
-    FROM forktrace_subtree_cost(run_id = '')
-    WHERE branch_path = ''
+    WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
+    SELECT
+        run_id,
+        arrayMap(m -> arrayFirstIndex(p -> startsWith(m, p), prices.1), usage.1) AS price_entries,
+        if(has(price_entries, 0), NULL, arraySum(arrayMap(
+            (e, i, o) -> (i * prices.2[e] + o * prices.3[e]) / 1e6,
+            price_entries, usage.2, usage.3))) AS run_cost,
+        arraySort(arrayFilter((m, e) -> e = 0, usage.1, price_entries)) AS unpriced_models
+    FROM (
+        SELECT run_id, sumMap(usage_by_model) AS usage
+        FROM forktrace_run_totals
+        GROUP BY run_id
+    )
 ) AS c ON c.run_id = r.run_id
 LEFT JOIN forktrace_waste(run_id = '') AS w ON w.run_id = r.run_id;
 
@@ -1064,7 +1041,7 @@ FROM (
         assumeNotNull(start) AS start,
         assumeNotNull(end) AS end,
         outcome AS state
-    FROM forktrace_branch_outcomes(run_id = {run_id:String})
+    FROM forktrace_branches(run_id = {run_id:String})
     WHERE start IS NOT NULL AND end IS NOT NULL
 ) AS lanes
 INNER JOIN (
