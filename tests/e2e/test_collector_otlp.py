@@ -82,7 +82,7 @@ class CollectorProcess:
     def query(self, sql: str, parameters: dict | None = None) -> QueryResult:
         return EndpointReader(self.http_endpoint).query(sql, parameters)
 
-    def wait_for_count(self, sql: str, expected: int, timeout: float = 60.0) -> int:
+    def wait_for_count(self, sql: str, expected: int, timeout: float = 180.0) -> int:
         """Poll until ``sql`` (a count) reaches ``expected``; returns the last count."""
         deadline = time.monotonic() + timeout
         while True:
@@ -498,7 +498,7 @@ def test_acknowledged_spans_survive_sigkill_exactly_once(tmp_path: Path) -> None
         (spool / name).write_bytes(content)
     third = CollectorProcess(data_dir, "--batch-age", "0.1").start()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while list(spool.glob("*.otlp")) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not list(spool.glob("*.otlp"))
