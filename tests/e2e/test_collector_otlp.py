@@ -44,7 +44,7 @@ class CollectorProcess:
         self.http_endpoint = ""
         self.grpc_endpoint = ""
 
-    def start(self, timeout: float = 60.0) -> CollectorProcess:
+    def start(self, timeout: float = 180.0) -> CollectorProcess:
         discovery = self.data_dir / "collector.json"
         discovery.unlink(missing_ok=True)
         self.process = subprocess.Popen(
@@ -95,7 +95,7 @@ class CollectorProcess:
         """SIGTERM (what Ctrl-C does), wait for the clean exit; returns the output."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
-        output, _ = self.process.communicate(timeout=60)
+        output, _ = self.process.communicate(timeout=180)
         assert self.process.returncode == 0, output
         return output
 
