@@ -177,16 +177,15 @@ def _langgraph() -> Workload:
 
     model = FakeMessagesListChatModel(responses=[AIMessage(content="a note")])
 
-    class State(TypedDict, total=False):
-        topic: str
-        notes: Annotated[list, operator.add]
+    # The functional form: this module's postponed annotations cannot see local imports.
+    State = TypedDict("State", {"topic": str, "notes": Annotated[list, operator.add]}, total=False)  # noqa: UP013
 
     graph = StateGraph(State)
     graph.add_node("plan", lambda state: {})
     names = ["alpha", "beta", "gamma", "delta"]
     for name in names:
 
-        def research(state: State, name: str = name) -> State:
+        def research(state: dict[str, Any], name: str = name) -> dict[str, Any]:
             facts = look_up.invoke({"topic": state["topic"]})
             return {"notes": [model.invoke(f"{name}: {facts}").text]}
 
@@ -292,9 +291,9 @@ def _pydantic_ai() -> Workload:
     agent = Agent(TestModel(), name="writer")
 
     @agent.tool_plain
-    def look_up(topic: str) -> str:
+    async def look_up(topic: str) -> str:
         """Ask the helper agent."""
-        return helper.run_sync(topic).output
+        return (await helper.run(topic)).output
 
     def run() -> Any:
         return agent.run_sync("write about tides")
@@ -380,8 +379,12 @@ def measure(framework: str, runs: int, rounds: int) -> dict[str, Any]:
     errors: dict[str, str] = {}
     for _ in range(3):  # warm up imports and caches
         workload.run()
-    for _ in range(rounds):
-        for mode, enable in modes.items():
+    order = list(modes)
+    for round_number in range(rounds):
+        # Rotate the order each round, so no mode always runs after the same one.
+        shift = round_number % len(order)
+        for mode in order[shift:] + order[:shift]:
+            enable = modes[mode]
             if mode in errors:
                 continue
             try:
@@ -450,20 +453,21 @@ def write(result: dict[str, Any]) -> None:
     if start < 0:
         raise SystemExit(f"{RESULTS} has no results table header")
     table_start = start + len(HEADER)
-    table_end = text.find("\n\n", table_start)
-    table_end = len(text) if table_end < 0 else table_end
-    rows = [line for line in text[table_start:table_end].splitlines() if line.strip()]
-    rows = [line for line in rows if not line.startswith(f"| {result['framework']} |")]
-    rows.append(row(result))
-    rows.sort()
-    RESULTS.write_text(text[:table_start] + "\n".join(rows) + text[table_end:])
+    lines = text[table_start:].split("\n")
+    count = next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))
+    rows = [line for line in lines[:count] if not line.startswith(f"| {result['framework']} |")]
+    rows = sorted([*rows, row(result)])
+    table_end = table_start + sum(len(line) + 1 for line in lines[:count])
+    RESULTS.write_text(
+        text[:table_start] + "".join(f"{line}\n" for line in rows) + text[table_end:]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("framework", choices=sorted(WORKLOADS))
-    parser.add_argument("--runs", type=int, default=50, help="agent runs per round and mode")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=20, help="agent runs per round and mode")
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--write", action="store_true", help=f"record the row in {RESULTS.name}")
     args = parser.parse_args(argv)
     result = measure(args.framework, args.runs, args.rounds)
