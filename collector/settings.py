@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from forktrace.collector import config
@@ -23,7 +23,6 @@ class CollectorSettings:
     max_request_bytes: int = 16 * 1024 * 1024  # request body limit, after decompression
     insert_workers: int = 2  # concurrent inserts (the engine decodes each on its own thread)
     retry_after_seconds: int = 5  # what a 429 / RESOURCE_EXHAUSTED tells the exporter
-    insert_settings: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
