@@ -15,7 +15,7 @@ start among the runs shown)::
 
     format, generator, generated_at, title, session_id (or None), origin, end_ms
     activities: ["thinking", "tool", "waiting", "done", "failed"]
-    runs: [{run_id, name, goal, outcome, session_id, span, start_ms, end_ms,
+    runs: [{run_id, tag ("#1"... in a session, else ""), name, goal, outcome, session_id, span, start_ms, end_ms,
             duration_ms, agents, totals: {spans, forks, branches, decisions,
             tool_calls, llm_calls, errors, interventions, input_tokens,
             output_tokens, cost, waste_tokens, waste_cost,
@@ -246,6 +246,7 @@ def _run_section(reader: Reader, row: dict[str, Any], origin_ns: int) -> dict[st
     interventions = views.run_view(reader, "forktrace_interventions", run_id)
     return {
         "run_id": run_id,
+        "tag": "",
         "name": row["name"],
         "goal": row["goal"],
         "outcome": row["status"],
@@ -362,15 +363,18 @@ def _run_section(reader: Reader, row: dict[str, Any], origin_ns: int) -> dict[st
     }
 
 
-def _lane_label(
-    lane: dict[str, Any], labels: dict[str, str], many_runs: bool, run_name: str
-) -> str:
+def run_tag(index: int) -> str:
+    """How a session report names its runs where space is short (lane labels)."""
+    return f"#{index + 1}"
+
+
+def _lane_label(lane: dict[str, Any], labels: dict[str, str], many_runs: bool) -> str:
     parts = [lane["agent"] or "run"]
     if lane["path"]:
         label = labels.get(lane["path"])
         parts.append(f"{lane['path']} {label}" if label else lane["path"])
     text = " · ".join(parts)
-    return f"{run_name}: {text}" if many_runs else text
+    return f"{run_tag(lane['run'])} {text}" if many_runs else text
 
 
 def build(
@@ -386,6 +390,9 @@ def build(
     origin_ns = min(_ns(r["start"]) for r in runs)
     end_ns = max(_ns(r["end"]) for r in runs)
     sections = [_run_section(reader, row, origin_ns) for row in runs]
+    if len(sections) > 1:
+        for index, section in enumerate(sections):
+            section["tag"] = run_tag(index)
 
     lanes = _Lanes([], {})
     spans: dict[str, list[Any]] = {
@@ -410,9 +417,7 @@ def build(
         outcomes = {b["path"]: b["outcome"] for b in section["branches"]}
         for lane in lanes.lanes:
             if lane["run"] == run_index:
-                lane["label"] = _lane_label(
-                    lane, labels, len(runs) > 1, row["name"] or row["run_id"]
-                )
+                lane["label"] = _lane_label(lane, labels, len(runs) > 1)
                 lane["outcome"] = outcomes.get(lane["path"]) or (
                     "failed" if row["status"] == "failed" and not lane["path"] else None
                 )

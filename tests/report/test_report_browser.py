@@ -166,7 +166,7 @@ def test_demo_reports_in_the_browser(demo: dict[str, Any], open_report: Any) -> 
 
     session = open_report(demo["session_html"])
     headers = session.page.locator("#session-table thead th").all_inner_texts()[1:]
-    assert sorted(headers) == sorted(r["name"] for r in demo["runs"])
+    assert sorted(h.split(" ", 1)[1] for h in headers) == sorted(r["name"] for r in demo["runs"])
     assert session.page.locator(".run-block").count() == len(demo["runs"])
     assert session.console_errors == [] and session.network_requests == []
 
@@ -250,11 +250,11 @@ def test_session_report_shows_runs_side_by_side(
     report = open_report(scripted_session_html)
     page = report.page
     headers = page.locator("#session-table thead th").all_inner_texts()
-    assert headers[1:] == ["fix flaky checkout test", "update the docs"]
+    assert headers[1:] == ["#1 fix flaky checkout test", "#2 update the docs"]
     assert page.locator(".run-block").count() == 2
     labels = report.lane_labels()
-    assert "update the docs: writer" in labels
-    assert "fix flaky checkout test: fixer-b · 1 mock-the-clock" in labels
+    assert "#2 writer" in labels
+    assert "#1 fixer-b · 1 mock-the-clock" in labels
     assert report.console_errors == []
     assert report.network_requests == []
 

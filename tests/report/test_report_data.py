@@ -104,7 +104,8 @@ def test_session_document(reader: ClientReader, written: scenario.Scenario) -> N
     assert doc["session_id"] == scenario.SESSION
     assert [r["run_id"] for r in doc["runs"]] == [scenario.RUN, scenario.SIBLING_RUN]
     assert doc["runs"][1]["start_ms"] == 300
-    assert "update the docs: writer" in [lane["label"] for lane in doc["lanes"]]
+    assert [r["tag"] for r in doc["runs"]] == ["#1", "#2"]
+    assert "#2 writer" in [lane["label"] for lane in doc["lanes"]]
     # asked with a run too: that run comes first
     doc = build(reader, scenario.SIBLING_RUN, session_id=scenario.SESSION)
     assert doc["runs"][0]["run_id"] == scenario.SIBLING_RUN
