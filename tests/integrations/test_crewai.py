@@ -73,6 +73,9 @@ def look_up(topic: str) -> str:
 
 TOPICS = ["tides", "winds", "waves", "currents"]
 
+# CrewAI warns about its own deprecated internals on every kickoff.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 
 def _crew(fail: str | None = None) -> Crew:
     llm = ScriptedLLM(model="scripted-1")
