@@ -1,9 +1,11 @@
 """Record a session with the real SDK into an embedded collector, then run every panel.
 
-Run as a script (``python sdk_panels.py DATA_DIR [DASHBOARD_UID ...]``): the
-collector owns a chDB path of its own, which the pytest process (that has one
-already) cannot open. Prints one JSON object: per panel query of the chosen
-dashboards (all by default), its columns and rows.
+Run as a script (``python sdk_panels.py DATA_DIR``): the collector owns a chDB
+path of its own, which the pytest process (that has one already) cannot open.
+Records two sessions into one store: ``sdk``, the one below (known answers),
+and ``demo``, the one ``forktrace demo`` records. Prints one JSON object: for
+each, its session, the run shown in the run explorer, and per panel query the
+rows it returns with that session and run selected.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from grafana_sql import QueryContext, expand
 
@@ -64,36 +67,57 @@ def record() -> None:
         pass  # the run failed
 
 
-def main(data_dir: str, uids: list[str]) -> None:
+def record_own(endpoint: str) -> tuple[str, str]:
+    forktrace.init(service_name="sdk-panels", endpoint=endpoint)
+    try:
+        record()
+    finally:
+        forktrace.shutdown()
+    return SESSION, RUN
+
+
+def record_demo(endpoint: str) -> tuple[str, str]:
+    from forktrace.collector import demo
+
+    session, runs = demo.record_session(endpoint)
+    return session, runs["fix"]
+
+
+SOURCES = {"sdk": record_own, "demo": record_demo}
+
+
+def run_panels(collector: embedded.EmbeddedCollector, session: str, run: str) -> dict[str, Any]:
+    """Every query of every dashboard, expanded as Grafana would with this session and run."""
+    now = dt.datetime.now(dt.timezone.utc)
+    context = QueryContext(
+        now - dt.timedelta(hours=1),
+        now + dt.timedelta(hours=1),
+        variables={"session": session, "run": run},
+    )
+    results = {}
+    for uid, board in rendered().items():
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                result = collector.query(expand(target["rawSql"], context))
+                results[f"{uid}/{panel['title']}/{target['refId']}"] = [
+                    dict(zip(result.column_names, row, strict=True)) for row in result.rows
+                ]
+    return results
+
+
+def main(data_dir: str) -> None:
     collector = embedded.start(Path(data_dir))
     try:
-        forktrace.init(service_name="sdk-panels", endpoint=collector.grpc_endpoint)
-        record()
-        forktrace.shutdown()
+        recorded = {name: source(collector.grpc_endpoint) for name, source in SOURCES.items()}
         assert collector.flush(), "the collector did not store every span"
-        now = dt.datetime.now(dt.timezone.utc)
-        context = QueryContext(
-            now - dt.timedelta(hours=1),
-            now + dt.timedelta(hours=1),
-            variables={"session": SESSION, "run": RUN},
-        )
-        results = {}
-        for uid, board in rendered().items():
-            if uids and uid not in uids:
-                continue
-            for panel in board["panels"]:
-                for target in panel.get("targets", []):
-                    result = collector.query(expand(target["rawSql"], context))
-                    results[f"{uid}/{panel['title']}/{target['refId']}"] = {
-                        "columns": result.column_names,
-                        "rows": [
-                            dict(zip(result.column_names, row, strict=True)) for row in result.rows
-                        ],
-                    }
-        print(json.dumps(results, default=str))
+        out = {
+            name: {"session": session, "run": run, "panels": run_panels(collector, session, run)}
+            for name, (session, run) in recorded.items()
+        }
+        print(json.dumps(out, default=str))
     finally:
         collector.stop()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    main(sys.argv[1])

@@ -1,5 +1,6 @@
 """Every panel on spans recorded by the real SDK, exported over OTLP/gRPC to the real
-collector (embedded, in a subprocess: it needs a chDB path of its own)."""
+collector (embedded, in a subprocess: it needs a chDB path of its own): a session of
+our own with known answers, and the one ``forktrace demo`` records."""
 
 from __future__ import annotations
 
@@ -14,30 +15,39 @@ import pytest
 from forktrace.dashboards import rendered
 
 HERE = Path(__file__).parent
+SESSION = "sess-sdk"
 
 
 @pytest.fixture(scope="module")
-def panels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """sdk_panels.py's output: both sessions recorded, every panel run for each."""
     pytest.importorskip("chdb")
     done = subprocess.run(
-        [
-            sys.executable,
-            str(HERE / "sdk_panels.py"),
-            str(tmp_path_factory.mktemp("sdk")),
-        ],
+        [sys.executable, str(HERE / "sdk_panels.py"), str(tmp_path_factory.mktemp("sdk"))],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.splitlines()[-1])
-    return {key: value["rows"] for key, value in results.items()}
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def panels(recorded: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return recorded["sdk"]["panels"]
+
+
+@pytest.fixture(scope="module")
+def demo(recorded: dict[str, Any]) -> dict[str, Any]:
+    return recorded["demo"]
+
+
+QUERIES = sum(len(p.get("targets", [])) for b in rendered().values() for p in b["panels"])
 
 
 def test_every_panel_has_rows_for_an_sdk_recorded_session(panels):
-    queries = sum(len(p.get("targets", [])) for b in rendered().values() for p in b["panels"])
-    assert len(panels) == queries
+    assert len(panels) == QUERIES
     assert {name for name, rows in panels.items() if not rows} == set()
 
 
@@ -91,13 +101,34 @@ def test_branches_decisions_interventions_and_trace(panels):
 
 
 def test_post_mortem_and_overview_see_the_failures(panels):
-    failed_runs = panels["forktrace-post-mortem/Failed runs/A"]
-    assert [row["run_id"] for row in failed_runs] == ["run-sdk-failing"]
-    (failed_branch,) = panels["forktrace-post-mortem/Failed branches/A"]
-    assert failed_branch["label"] == "revert"
-    (loop,) = panels["forktrace-post-mortem/Repeated identical tool calls/A"]
-    assert (loop["tool_name"], loop["calls"]) == ("run_tests", 2)
-    waste = panels["forktrace-post-mortem/Waste by agent/A"]
-    assert [(row["agent"], row["wasted_tokens"]) for row in waste] == [("patcher", 1000)]
-    assert panels["forktrace-overview/Runs/A"][0]["runs"] == 2
+    # these panels cover the time range, so they list the demo's runs too
+    def ours(name: str) -> list[dict[str, Any]]:
+        return [r for r in panels[f"forktrace-post-mortem/{name}/A"] if r["session_id"] == SESSION]
+
+    assert [row["run_id"] for row in ours("Failed runs")] == ["run-sdk-failing"]
+    assert [row["label"] for row in ours("Failed branches")] == ["revert"]
+    loops = [(row["tool_name"], row["calls"]) for row in ours("Repeated identical tool calls")]
+    assert loops == [("run_tests", 2)]
+    waste = {
+        row["agent"]: row["wasted_tokens"]
+        for row in panels["forktrace-post-mortem/Waste by agent/A"]
+    }
+    assert waste["patcher"] == 1000
+    assert panels["forktrace-overview/Runs/A"][0]["runs"] == 4  # two of ours, two of the demo
     assert panels["forktrace-session/Runs/A"][0]["runs"] == 2
+
+
+def test_every_panel_works_on_the_demo_session(demo):
+    rows = demo["panels"]
+    assert len(rows) == QUERIES
+    assert {key for key, found in rows.items() if not found} == set()
+    lanes = {row["lane"] for row in rows["forktrace-run-explorer/Agents and branches/A"]}
+    assert "branch · 0.0 row lock" in lanes  # the fork inside the winning branch
+    nodes = {row["id"] for row in rows["forktrace-run-explorer/Fork tree/nodes"]}
+    edges = rows["forktrace-run-explorer/Fork tree/edges"]
+    assert len(edges) == len(nodes) - 1
+    assert {edge["target"] for edge in edges} == nodes - {f"run:{demo['run']}"}
+    trace = rows["forktrace-run-explorer/Trace/A"]
+    assert {row["traceID"] for row in trace} and all(row["serviceName"] for row in trace)
+    session = rows["forktrace-session/The session's runs/A"]
+    assert {row["session_id"] for row in session} == {demo["session"]} and len(session) == 2
