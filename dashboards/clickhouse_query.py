@@ -8,7 +8,7 @@ so it drops into any panel's ``with_target``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any
 
@@ -53,11 +53,9 @@ class ClickHouseQuery(cogvariants.Dataquery):
     ref_id: str = "A"
     query_type: QueryType = QueryType.TABLE
     datasource_uid: str = DATASOURCE_VARIABLE
-    hide: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
+        return {
             "datasource": {"type": DATASOURCE_TYPE, "uid": self.datasource_uid},
             "editorType": "sql",
             "format": int(_FORMAT[self.query_type]),
@@ -65,11 +63,6 @@ class ClickHouseQuery(cogvariants.Dataquery):
             "rawSql": self.raw_sql,
             "refId": self.ref_id,
         }
-        if self.hide:
-            doc["hide"] = True
-        if self.meta:
-            doc["meta"] = self.meta
-        return doc
 
 
 class Query(cogbuilder.Builder[ClickHouseQuery]):
@@ -91,8 +84,4 @@ class Query(cogbuilder.Builder[ClickHouseQuery]):
 
     def datasource_uid(self, uid: str) -> Query:
         self._internal.datasource_uid = uid
-        return self
-
-    def meta(self, **meta: Any) -> Query:
-        self._internal.meta.update(meta)
         return self
