@@ -14,10 +14,7 @@ from forktrace.dashboards import DASHBOARDS, overview, post_mortem, run_explorer
 
 #: Dashboard uid -> the function that builds it.
 BUILDERS: dict[str, Callable[[], dashboard.Dashboard]] = {
-    "forktrace-overview": overview.build,
-    "forktrace-run-explorer": run_explorer.build,
-    "forktrace-session": session.build,
-    "forktrace-post-mortem": post_mortem.build,
+    module.UID: module.build for module in (overview, run_explorer, session, post_mortem)
 }
 
 #: The directory the rendered JSON ships from (``dashboards/json`` in a checkout).
