@@ -514,3 +514,38 @@ def test_acknowledged_spans_survive_sigkill_exactly_once(tmp_path: Path) -> None
         third.stop()
     finally:
         third.kill()
+
+
+EMBEDDED_SCRIPT = """
+import sys
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from forktrace.collector import embedded
+from forktrace.collector.reader import open_reader
+
+collector = embedded.start(sys.argv[1])
+provider = TracerProvider(resource=Resource.create({"service.name": "embedded"}))
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=collector.grpc_endpoint, insecure=True)))
+with provider.get_tracer("demo").start_as_current_span("run"):
+    pass
+provider.shutdown()
+assert collector.flush(timeout=120)
+print(collector.query("SELECT ServiceName, SpanName FROM otel_traces").rows)
+print(open_reader(data_dir=sys.argv[1]).query("SELECT count() FROM otel_traces").rows)
+assert collector.stop()
+"""
+
+
+def test_an_embedded_collector_receives_stores_and_answers_in_one_process(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", EMBEDDED_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == ["[('embedded', 'run')]", "[(1,)]"]
+    assert not (tmp_path / "collector.json").exists()
