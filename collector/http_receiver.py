@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from typing import Any
 
 from aiohttp import web
-from google.rpc import status_pb2
+from google.rpc import code_pb2, status_pb2
 
 from forktrace.collector.otlp import InvalidRequestError, response_json
 from forktrace.collector.reader import QueryError, run_query, to_json
 from forktrace.collector.receivers import Intake
 from forktrace.collector.spool import SpoolFullError
-
-log = logging.getLogger(__name__)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -34,6 +31,7 @@ def _reply(
 
 
 def _status(code: int, message: str) -> status_pb2.Status:
+    """The body of an OTLP/HTTP error: a google.rpc.Status."""
     return status_pb2.Status(code=code, message=message)
 
 
@@ -69,7 +67,10 @@ class HttpReceiver:
         json_body = content_type == JSON
         if content_type != PROTOBUF and not json_body:
             return _reply(
-                _status(3, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}"),
+                _status(
+                    code_pb2.INVALID_ARGUMENT,
+                    f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}",
+                ),
                 json_body=True,
                 status=415,
             )
@@ -77,19 +78,25 @@ class HttpReceiver:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             return _reply(
-                _status(3, exc.text or "request body too large"), json_body=json_body, status=413
+                _status(code_pb2.RESOURCE_EXHAUSTED, exc.text or "request body too large"),
+                json_body=json_body,
+                status=413,
             )
         except Exception as exc:  # a corrupt gzip stream, a dropped connection
             return _reply(
-                _status(3, f"cannot read the body: {exc}"), json_body=json_body, status=400
+                _status(code_pb2.INVALID_ARGUMENT, f"cannot read the body: {exc}"),
+                json_body=json_body,
+                status=400,
             )
         try:
             accepted = await self._intake.accept(body, json_body=json_body)
         except InvalidRequestError as exc:
-            return _reply(_status(3, str(exc)), json_body=json_body, status=400)
+            return _reply(
+                _status(code_pb2.INVALID_ARGUMENT, str(exc)), json_body=json_body, status=400
+            )
         except SpoolFullError as exc:
             return _reply(
-                _status(8, f"{exc}; retry later"),
+                _status(code_pb2.RESOURCE_EXHAUSTED, f"{exc}; retry later"),
                 json_body=json_body,
                 status=429,
                 headers={"Retry-After": str(self._retry_after)},
