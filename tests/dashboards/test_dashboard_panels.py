@@ -319,3 +319,21 @@ def test_post_mortem_finds_what_went_wrong(seeded):
         "worker-2": (1800, pytest.approx(0.009)),  # claude-sonnet-4: 1500 in, 300 out at $3/$15
         "worker-3": (600, None),  # mystery-model has no price
     }
+
+
+def test_no_panel_returns_aggregate_state_types(seeded):
+    """The plugin converts plain ClickHouse types; a SimpleAggregateFunction(...) column
+    from the aggregating tables would reach Grafana untyped."""
+    client, _ = seeded
+    leaked = {}
+    for param in all_targets():
+        _, target = param.values
+        result = Result(client, expand(target["rawSql"], context()))
+        leaked.update(
+            {
+                f"{param.id}:{c}": t
+                for c, t in zip(result.columns, result.types, strict=True)
+                if "AggregateFunction" in t
+            }
+        )
+    assert not leaked
