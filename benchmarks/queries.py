@@ -166,7 +166,19 @@ def main() -> None:
     parser.add_argument("--spans", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--out", type=Path, help="write the results as markdown here")
+    parser.add_argument(
+        "--path", type=Path, help="chDB path to use and keep (default: a temporary one)"
+    )
     args = parser.parse_args()
+    if args.path:
+        run(args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="forktrace-queries-") as path:
+            args.path = Path(path)
+            run(args)
+
+
+def run(args: argparse.Namespace) -> None:
 
     import clickhouse_connect
 
@@ -174,10 +186,9 @@ def main() -> None:
     from forktrace.collector.reader import ClientReader
 
     load_before = os.getloadavg()
-    path = Path(tempfile.mkdtemp(prefix="forktrace-bench-"))
-    client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+    client = clickhouse_connect.get_client(dsn=f"chdb://{args.path}")
     schema.apply(client)
-    reader = ClientReader(client, f"chdb://{path}")
+    reader = ClientReader(client, f"chdb://{args.path}")
     version = client.query("SELECT version()").result_rows[0][0]
 
     lines = []
