@@ -1,7 +1,7 @@
 """Load time of the HTML report of a 10,000-span run in headless Chromium.
 
 Writes a synthetic run (a coordinator forking 40 workers that alternate model
-and tool calls; tests/report/scenario.py) through ``otel_traces`` and every
+and tool calls; tests/report/report_scenario.py) through ``otel_traces`` and every
 materialised view into a throw-away chDB path, builds and renders its report
 as ``forktrace report`` does, then opens the file ``--repeat`` times in a fresh
 headless Chromium page and reads, from the page's own clock (ms since
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests" / "report"))
 
 def build_report(spans: int, directory: Path) -> tuple[Path, int, dict[str, float]]:
     import clickhouse_connect
-    import scenario
+    import report_scenario as scenario
 
     from forktrace.collector import schema
     from forktrace.collector.reader import ClientReader

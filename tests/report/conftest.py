@@ -18,7 +18,7 @@ from typing import Any
 
 import pagejs
 import pytest
-import scenario
+import report_scenario as scenario
 
 CHROMIUM_ENV = "FORKTRACE_CHROMIUM"
 _databases = itertools.count()

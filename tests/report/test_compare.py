@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-import scenario
+import report_scenario as scenario
 
 from forktrace.collector import views
 from forktrace.collector.compare import compare, print_comparison

@@ -20,7 +20,7 @@ from typing import Any
 
 import pagejs
 import pytest
-import scenario
+import report_scenario as scenario
 
 from forktrace.collector.reader import ClientReader
 from forktrace.collector.report import write_report

@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-import scenario
+import report_scenario as scenario
 
 from forktrace import semconv
 from forktrace.collector.reader import ClientReader
