@@ -7,6 +7,8 @@ import pytest
 from recipes import recipes
 from scenario import store
 
+from forktrace.collector import views
+
 RECIPES = recipes()
 
 
@@ -24,3 +26,18 @@ def stored(clickhouse_module):
 def test_recipe_returns_rows(stored, title, sql):
     rows = stored.query(sql).result_rows
     assert rows, f"recipe {title!r} returned no rows"
+
+
+VIEWS = [
+    "forktrace_runs",
+    "forktrace_session_runs(session_id = '')",
+    *(f"{view}(run_id = '')" for view in views.RUN_VIEWS),
+]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_views_return_plain_column_types(stored, view):
+    # clients (the collector's JSON endpoint, Grafana) read plain types, not the
+    # storage's aggregate-state wrappers
+    types = [row[1] for row in stored.query(f"DESCRIBE (SELECT * FROM {view})").result_rows]
+    assert not [t for t in types if "AggregateFunction" in t]

@@ -64,19 +64,3 @@ def test_tree_shows_forks_branches_outcomes_and_what_happened_in_each(reader):
 def test_an_unpriced_run_says_so_instead_of_zero(reader):
     text = render(views.run_tree(reader, "run-b"))
     assert "cost unknown" in text and "$0.0000" not in text
-
-
-VIEWS = [
-    "forktrace_runs",
-    "forktrace_session_runs(session_id = '')",
-    *(f"{view}(run_id = '')" for view in views.RUN_VIEWS),
-]
-
-
-@pytest.mark.parametrize("view", VIEWS)
-def test_views_return_plain_column_types(loaded, view):
-    # clients (the collector's JSON endpoint, Grafana) read plain types, not the
-    # storage's aggregate-state wrappers
-    client, _ = loaded
-    types = [row[1] for row in client.query(f"DESCRIBE (SELECT * FROM {view})").result_rows]
-    assert not [t for t in types if "AggregateFunction" in t]
