@@ -311,13 +311,17 @@ def _engine_stage(
     client, table: str, body: bytes, label: str, rounds: int = 3
 ) -> tuple[float, float]:
     """(CPU seconds of this process, i.e. all engine threads; wall seconds), best of ``rounds``."""
-    from forktrace.collector.inserter import ingest_settings
+    from forktrace.collector.inserter import ingest_settings, write_schema_file
 
+    schema_file = write_schema_file(Path(tempfile.gettempdir()) / "forktrace-bench-format-schemas")
     best = (float("inf"), float("inf"))
     for i in range(rounds):
         cpu, wall = time.process_time(), time.perf_counter()
         client.raw_insert(
-            table, insert_block=body, fmt="Protobuf", settings=ingest_settings(f"{label}-{i}")
+            table,
+            insert_block=body,
+            fmt="Protobuf",
+            settings=ingest_settings(f"{label}-{i}", schema_file),
         )
         best = min(best, (time.process_time() - cpu, time.perf_counter() - wall))
     return best

@@ -15,6 +15,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential, wait_random
@@ -27,11 +28,35 @@ log = logging.getLogger(__name__)
 INGEST_TABLE = "otel_traces_otlp_ingest"
 
 
-def ingest_settings(token: str) -> dict[str, Any]:
+def write_schema_file(directory: Path) -> Path:
+    """Write the OTLP ``.proto`` text into ``directory`` for the embedded engine."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "otlp_trace.proto"
+    text = proto_text()
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def ingest_settings(token: str, schema_file: Path | None = None) -> dict[str, Any]:
+    """Settings of one ingest insert.
+
+    A server takes the schema as a string (it caches it in its own
+    ``format_schemas`` directory). chDB would write that cache into the current
+    working directory of the user's process, so the embedded engine reads the
+    schema from ``schema_file`` instead: chDB, like clickhouse-local, accepts
+    an absolute path there.
+    """
+    if schema_file is not None:
+        schema = {"format_schema": f"{schema_file}:{ROOT_MESSAGE}"}
+    else:
+        schema = {
+            "format_schema_source": "string",
+            "format_schema": proto_text(),
+            "format_schema_message_name": ROOT_MESSAGE,
+        }
     return {
-        "format_schema_source": "string",
-        "format_schema": proto_text(),
-        "format_schema_message_name": ROOT_MESSAGE,
+        **schema,
         "input_format_protobuf_oneof_presence": 1,
         "insert_deduplication_token": token,
         "deduplicate_blocks_in_dependent_materialized_views": 1,
@@ -55,8 +80,10 @@ class Inserter:
         *,
         workers: int = 1,
         max_backoff: float = 30.0,
+        schema_file: Path | None = None,
     ) -> None:
         self._spool = spool
+        self._schema_file = schema_file
         self._connect = connect
         self._stopping = threading.Event()
         self._max_backoff = max_backoff
@@ -115,14 +142,13 @@ class Inserter:
             self._spool.done(segment)
             self.inserted_segments += 1
 
-    @staticmethod
-    def insert(client: Any, segment: Segment) -> None:
+    def insert(self, client: Any, segment: Segment) -> None:
         with open(segment.path, "rb") as body:
             client.raw_insert(
                 INGEST_TABLE,
                 insert_block=body,
                 fmt="Protobuf",
-                settings=ingest_settings(segment.token),
+                settings=ingest_settings(segment.token, self._schema_file),
             )
 
     def _quarantine(self, segment: Segment, exc: BaseException) -> None:

@@ -21,7 +21,7 @@ from aiohttp import web
 from forktrace.collector import discovery, schema, store
 from forktrace.collector.grpc_receiver import GrpcReceiver
 from forktrace.collector.http_receiver import HttpReceiver
-from forktrace.collector.inserter import Inserter
+from forktrace.collector.inserter import Inserter, write_schema_file
 from forktrace.collector.receivers import Intake
 from forktrace.collector.settings import CollectorSettings
 from forktrace.collector.spool import Spool
@@ -49,7 +49,15 @@ class Collector:
             batch_age=settings.batch_age,
             limit_bytes=settings.spool_limit_bytes,
         )
-        self.inserter = Inserter(self.spool, self._connect, workers=settings.insert_workers)
+        embedded = settings.clickhouse is None or settings.clickhouse.startswith("chdb://")
+        self.inserter = Inserter(
+            self.spool,
+            self._connect,
+            workers=settings.insert_workers,
+            schema_file=write_schema_file(settings.data_dir / "format_schemas")
+            if embedded
+            else None,
+        )
         self.intake = Intake(self.spool, settings.token)
 
     def _connect(self, **client_settings: Any) -> Any:

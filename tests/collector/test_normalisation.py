@@ -3,19 +3,27 @@ upstream OpenTelemetry Collector ClickHouse exporter writes them."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from forktrace.collector.inserter import INGEST_TABLE, ingest_settings
+from forktrace.collector.inserter import INGEST_TABLE, ingest_settings, write_schema_file
 from forktrace.collector.spool import _varint
 
+# The embedded engine reads the OTLP schema from a file, as the collector does.
+SCHEMA_FILE = write_schema_file(Path(tempfile.gettempdir()) / "forktrace-test-format-schemas")
 TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
 
 
 def insert(client, *requests: ExportTraceServiceRequest, token: str = "") -> None:
     body = b"".join(_varint(len(raw)) + raw for raw in (r.SerializeToString() for r in requests))
     client.raw_insert(
-        INGEST_TABLE, insert_block=body, fmt="Protobuf", settings=ingest_settings(token)
+        INGEST_TABLE,
+        insert_block=body,
+        fmt="Protobuf",
+        settings=ingest_settings(token, SCHEMA_FILE),
     )
 
 
