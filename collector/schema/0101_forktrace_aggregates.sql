@@ -81,7 +81,7 @@ FROM forktrace_spans${local} AS span
 GROUP BY run_id;
 
 -- Work per (run, innermost branch, agent, model). A branch's whole subtree
--- is its own rows plus its descendants' (forktrace_branch_outcomes.ancestors),
+-- is its own rows plus its descendants' (see forktrace_branches.ancestors),
 -- and cost is tokens times the price of model, at query time. Keyed by the
 -- branch's id, not its path: two forks one after the other in the same scope
 -- number their branches alike.
