@@ -30,6 +30,7 @@ FRAMEWORKS = {
     "openai-agents": ("openai-agents", "openai_agents"),
     "pydantic-ai": ("pydantic-ai", "pydantic_ai"),
     "crewai": ("crewai", "crewai"),
+    "dspy": ("dspy", "dspy"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
 
@@ -40,6 +41,7 @@ OPENINFERENCE = {
     "langgraph": "openinference-instrumentation-langchain",
     "openai-agents": "openinference-instrumentation-openai-agents",
     "pydantic-ai": "openinference-instrumentation-pydantic-ai",
+    "dspy": "openinference-instrumentation-dspy",
 }
 
 

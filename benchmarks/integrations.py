@@ -319,6 +319,61 @@ def _pydantic_ai() -> Workload:
     )
 
 
+def _dspy() -> Workload:
+    import dspy
+    import wrapt
+    from dspy.utils import DummyLM
+
+    def look_up(topic: str) -> str:
+        """Look a topic up."""
+        return f"facts about {topic}"
+
+    # Answers keyed by text of each turn's last message (DummyLM's dict mode).
+    lm = DummyLM(
+        {
+            "I know enough\n\n[[ ## tool_name_1": {"reasoning": "enough", "answer": "notes"},
+            "facts about tides\n\nRespond": {
+                "next_thought": "I know enough",
+                "next_tool_name": "finish",
+                "next_tool_args": {},
+            },
+            "research tides": {
+                "next_thought": "I should look tides up",
+                "next_tool_name": "look_up",
+                "next_tool_args": {"topic": "tides"},
+            },
+        }
+    )
+    dspy.configure(lm=lm, disable_history=False)
+    agent = dspy.ReAct("question -> answer", tools=[look_up], max_iters=3)
+
+    def run() -> Any:
+        # A ReAct agent: a tool step, a finish step, the extract step.
+        return agent(question="research tides")
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        from openinference.instrumentation.dspy import DSPyInstrumentor
+
+        instrumentor = DSPyInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        # Its uninstrument() unwraps the whole __wrapped__ chain, DSPy's own
+        # callback decorator included (no DSPy callback fires after it), so
+        # put back exactly what it wrapped, one level down.
+        wrapped = []
+        for owner, name in instrumentor._originals:
+            parent, attribute, wrapper = wrapt.resolve_path(owner, name)
+            wrapped.append((parent, attribute, wrapper.__wrapped__))
+
+        def undo() -> None:
+            instrumentor.uninstrument()
+            for parent, attribute, original in wrapped:
+                setattr(parent, attribute, original)
+
+        return undo
+
+    return Workload("dspy", "openinference-instrumentation-dspy", run, openinference)
+
+
 class _Toggle(SpanProcessor):
     """A span processor that can be switched off (a provider cannot drop one)."""
 
@@ -341,6 +396,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "langgraph": _langgraph,
     "openai-agents": _openai_agents,
     "pydantic-ai": _pydantic_ai,
+    "dspy": _dspy,
 }
 
 

@@ -55,6 +55,7 @@ SUPPORTED: dict[str, Integration] = {
         Integration("openai-agents", "openai_agents", "agents", "openai-agents"),
         Integration("pydantic-ai", "pydantic_ai", "pydantic_ai", "pydantic-ai"),
         Integration("crewai", "crewai", "crewai", "crewai"),
+        Integration("dspy", "dspy", "dspy", "dspy"),
         Integration("openai", "openai", "openai", "openai"),
         Integration("anthropic", "anthropic", "anthropic", "anthropic"),
     )
