@@ -31,6 +31,7 @@ FRAMEWORKS = {
     "pydantic-ai": ("pydantic-ai", "pydantic_ai"),
     "crewai": ("crewai", "crewai"),
     "dspy": ("dspy", "dspy"),
+    "smolagents": ("smolagents", "smolagents"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
 
@@ -42,6 +43,7 @@ OPENINFERENCE = {
     "openai-agents": "openinference-instrumentation-openai-agents",
     "pydantic-ai": "openinference-instrumentation-pydantic-ai",
     "dspy": "openinference-instrumentation-dspy",
+    "smolagents": "openinference-instrumentation-smolagents",
 }
 
 

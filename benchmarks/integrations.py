@@ -374,6 +374,67 @@ def _dspy() -> Workload:
     return Workload("dspy", "openinference-instrumentation-dspy", run, openinference)
 
 
+def _smolagents() -> Workload:
+    from smolagents import ToolCallingAgent, tool
+    from smolagents.models import (
+        ChatMessage,
+        ChatMessageToolCall,
+        ChatMessageToolCallFunction,
+        MessageRole,
+        Model,
+    )
+    from smolagents.monitoring import TokenUsage
+
+    topics = ["tides", "winds", "waves", "currents"]
+
+    def call(name: str, arguments: dict[str, Any]) -> ChatMessageToolCall:
+        function = ChatMessageToolCallFunction(name=name, arguments=arguments)
+        return ChatMessageToolCall(function=function, id=f"{name}-{arguments}", type="function")
+
+    class Scripted(Model):
+        """Four parallel look-ups, then the final answer."""
+
+        def generate(self, messages: Any, **kwargs: Any) -> ChatMessage:
+            done = any("facts about" in str(m.content) for m in messages)
+            calls = (
+                [call("final_answer", {"answer": "notes"})]
+                if done
+                else [call("look_up", {"topic": topic}) for topic in topics]
+            )
+            return ChatMessage(
+                role=MessageRole.ASSISTANT,
+                content="I should look these up",
+                tool_calls=calls,
+                token_usage=TokenUsage(input_tokens=40, output_tokens=7),
+            )
+
+    @tool
+    def look_up(topic: str) -> str:
+        """Look a topic up.
+
+        Args:
+            topic: what to look up.
+        """
+        return f"facts about {topic}"
+
+    model = Scripted(model_id="scripted")
+
+    def run() -> Any:
+        agent = ToolCallingAgent(
+            tools=[look_up], model=model, max_steps=3, max_tool_threads=4, verbosity_level=0
+        )
+        return agent.run("research the sea")
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        from openinference.instrumentation.smolagents import SmolagentsInstrumentor
+
+        instrumentor = SmolagentsInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        return instrumentor.uninstrument
+
+    return Workload("smolagents", "openinference-instrumentation-smolagents", run, openinference)
+
+
 class _Toggle(SpanProcessor):
     """A span processor that can be switched off (a provider cannot drop one)."""
 
@@ -397,6 +458,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "openai-agents": _openai_agents,
     "pydantic-ai": _pydantic_ai,
     "dspy": _dspy,
+    "smolagents": _smolagents,
 }
 
 

@@ -56,6 +56,7 @@ SUPPORTED: dict[str, Integration] = {
         Integration("pydantic-ai", "pydantic_ai", "pydantic_ai", "pydantic-ai"),
         Integration("crewai", "crewai", "crewai", "crewai"),
         Integration("dspy", "dspy", "dspy", "dspy"),
+        Integration("smolagents", "smolagents", "smolagents", "smolagents"),
         Integration("openai", "openai", "openai", "openai"),
         Integration("anthropic", "anthropic", "anthropic", "anthropic"),
     )

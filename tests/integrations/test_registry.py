@@ -91,6 +91,7 @@ def test_every_supported_framework_has_an_extra_and_aliases_resolve() -> None:
         "openai",
         "anthropic",
         "dspy",
+        "smolagents",
     }
     assert _resolve("langchain").name == "langgraph"
     assert _resolve("openai_agents").name == "openai-agents"
