@@ -32,6 +32,7 @@ FRAMEWORKS = {
     "crewai": ("crewai", "crewai"),
     "dspy": ("dspy", "dspy"),
     "smolagents": ("smolagents", "smolagents"),
+    "llama-index": ("llama-index", "llama_index"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
 
@@ -44,6 +45,7 @@ OPENINFERENCE = {
     "pydantic-ai": "openinference-instrumentation-pydantic-ai",
     "dspy": "openinference-instrumentation-dspy",
     "smolagents": "openinference-instrumentation-smolagents",
+    "llama-index": "openinference-instrumentation-llama-index",
 }
 
 

@@ -435,6 +435,60 @@ def _smolagents() -> Workload:
     return Workload("smolagents", "openinference-instrumentation-smolagents", run, openinference)
 
 
+def _llama_index() -> Workload:
+    from llama_index.core.agent.workflow import FunctionAgent
+    from llama_index.core.base.llms.types import (
+        ChatMessage,
+        MessageRole,
+        ThinkingBlock,
+        ToolCallBlock,
+    )
+    from llama_index.core.llms.mock import MockFunctionCallingLLM
+    from llama_index.core.tools import FunctionTool
+
+    def look_up(topic: str) -> str:
+        """Look a topic up."""
+        return f"facts about {topic}"
+
+    def answer(messages: Any, **kwargs: Any) -> ChatMessage:
+        if any(m.role == MessageRole.TOOL for m in messages):
+            return ChatMessage(role="assistant", content="notes on tides")
+        return ChatMessage(
+            role="assistant",
+            blocks=[
+                ThinkingBlock(content="I should look tides up"),
+                ToolCallBlock(
+                    tool_call_id="c1", tool_name="look_up", tool_kwargs={"topic": "tides"}
+                ),
+            ],
+        )
+
+    agent = FunctionAgent(
+        name="researcher",
+        description="researches",
+        tools=[FunctionTool.from_defaults(look_up)],
+        llm=MockFunctionCallingLLM(response_generator=answer, is_chat_model=True),
+    )
+
+    async def go() -> Any:
+        return await agent.run("research tides")
+
+    def run() -> Any:
+        # A function agent: a model call with a tool call, the tool, a final model call.
+        return asyncio.run(go())
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        from openinference.instrumentation.llama_index import LlamaIndexInstrumentor
+
+        instrumentor = LlamaIndexInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        return instrumentor.uninstrument
+
+    return Workload(
+        "llama-index-core", "openinference-instrumentation-llama-index", run, openinference
+    )
+
+
 class _Toggle(SpanProcessor):
     """A span processor that can be switched off (a provider cannot drop one)."""
 
@@ -459,6 +513,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "pydantic-ai": _pydantic_ai,
     "dspy": _dspy,
     "smolagents": _smolagents,
+    "llama-index": _llama_index,
 }
 
 

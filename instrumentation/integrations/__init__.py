@@ -57,6 +57,7 @@ SUPPORTED: dict[str, Integration] = {
         Integration("crewai", "crewai", "crewai", "crewai"),
         Integration("dspy", "dspy", "dspy", "dspy"),
         Integration("smolagents", "smolagents", "smolagents", "smolagents"),
+        Integration("llama-index", "llama_index", "llama_index.core", "llama-index"),
         Integration("openai", "openai", "openai", "openai"),
         Integration("anthropic", "anthropic", "anthropic", "anthropic"),
     )
@@ -70,6 +71,7 @@ _ALIASES = {
     "agents": "openai-agents",
     "pydantic_ai": "pydantic-ai",
     "pydanticai": "pydantic-ai",
+    "llamaindex": "llama-index",
 }
 
 _lock = threading.RLock()

@@ -92,6 +92,7 @@ def test_every_supported_framework_has_an_extra_and_aliases_resolve() -> None:
         "anthropic",
         "dspy",
         "smolagents",
+        "llama-index",
     }
     assert _resolve("langchain").name == "langgraph"
     assert _resolve("openai_agents").name == "openai-agents"
