@@ -108,6 +108,12 @@ class _Recorder:
         if tracked is None:
             # Not shown: its children hang from the nearest shown ancestor.
             tracked = Tracked(None, context, {"kind": parent_kind})
+            if method == "call_tool":  # a workflow agent's tool step: its event has the call id
+                tracked.data["tool_call_id"] = getattr(arguments.get("ev"), "tool_id", None)
+        elif tracked.data.get("kind") == TOOL and tracked.span is not None and parent is not None:
+            call_id = parent.data.get("tool_call_id")
+            if call_id:
+                tracked.span.set_attribute(semconv.GEN_AI_TOOL_CALL_ID, str(call_id))
         tracked.data.setdefault("workflow", workflow)
         self.spans.put(id_, tracked)
 

@@ -91,6 +91,7 @@ def test_an_agent_with_a_tool_call_and_thinking(spans: Spans) -> None:
     tool_span = spans.one("execute_tool look_up")
     assert tool_span.attributes[semconv.KIND] == "tool"
     assert tool_span.attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == "facts about tides"
+    assert tool_span.attributes[semconv.GEN_AI_TOOL_CALL_ID] == "c_tides"
     assert '"tides"' in tool_span.attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS]
     for span in spans.children(agent):
         assert span.attributes[semconv.AGENT_NAME] == "researcher"
