@@ -677,10 +677,10 @@ SELECT
     arraySum(r -> r.3.5, subtree) AS errors,
     arraySum(r -> r.3.6, subtree) AS input_tokens,
     arraySum(r -> r.3.7, subtree) AS output_tokens,
-    if(arrayExists(r -> r.3.9, subtree), NULL, arraySum(r -> r.3.8, subtree)) AS cost,
+    if(arrayExists(r -> r.3.9, subtree), NULL, round(arraySum(r -> r.3.8, subtree), 9)) AS cost,
     direct.6 AS own_input_tokens,
     direct.7 AS own_output_tokens,
-    if(direct.9, NULL, direct.8) AS own_cost
+    if(direct.9, NULL, round(direct.8, 9)) AS own_cost
     FROM (
         WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
         SELECT
@@ -826,9 +826,9 @@ LEFT JOIN (
         anyIf(branch_path, is_winner) AS winner_path,
         sum(input_tokens) AS branches_input_tokens,
         sum(output_tokens) AS branches_output_tokens,
-        if(countIf(cost IS NULL) > 0, NULL, sum(cost)) AS branches_cost,
+        if(countIf(cost IS NULL) > 0, NULL, round(sum(cost), 9)) AS branches_cost,
         sumIf(input_tokens + output_tokens, is_waste) AS wasted_tokens,
-        if(countIf(cost IS NULL AND is_waste) > 0, NULL, sumIf(cost, is_waste)) AS wasted_cost
+        if(countIf(cost IS NULL AND is_waste) > 0, NULL, round(sumIf(cost, is_waste), 9)) AS wasted_cost
     FROM forktrace_branches(run_id = {run_id:String})
     GROUP BY run_id, fork_id
 ) AS s ON s.run_id = f.run_id AND s.fork_id = f.fork_id
@@ -839,7 +839,7 @@ SELECT
     run_id,
     countIf(is_waste) AS wasted_branches,
     sum(direct_tokens) AS wasted_tokens,
-    if(countIf(direct_unpriced) > 0, NULL, sum(assumeNotNull(direct_cost))) AS wasted_cost
+    if(countIf(direct_unpriced) > 0, NULL, round(sum(assumeNotNull(direct_cost)), 9)) AS wasted_cost
 FROM (
     SELECT
         run_id,
@@ -910,9 +910,9 @@ LEFT JOIN (
     SELECT
         run_id,
         arrayMap(m -> arrayFirstIndex(p -> startsWith(m, p), prices.1), usage.1) AS price_entries,
-        if(has(price_entries, 0), NULL, arraySum(arrayMap(
+        if(has(price_entries, 0), NULL, round(arraySum(arrayMap(
             (e, i, o) -> (i * prices.2[e] + o * prices.3[e]) / 1e6,
-            price_entries, usage.2, usage.3))) AS run_cost,
+            price_entries, usage.2, usage.3)), 9)) AS run_cost,
         arraySort(arrayFilter((m, e) -> e = 0, usage.1, price_entries)) AS unpriced_models
     FROM (
         SELECT run_id, sumMap(usage_by_model) AS usage
@@ -1087,7 +1087,7 @@ SELECT
     sum(errors) AS errors,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
-    if(countIf(row_cost IS NULL) > 0, NULL, sum(row_cost)) AS cost
+    if(countIf(row_cost IS NULL) > 0, NULL, round(sum(row_cost), 9)) AS cost
 FROM (SELECT *, cost AS row_cost FROM forktrace_usage_cost(run_id = {run_id:String}))
 GROUP BY run_id, agent
 ORDER BY run_id, agent;
