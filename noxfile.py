@@ -33,6 +33,7 @@ FRAMEWORKS = {
     "dspy": ("dspy", "dspy"),
     "smolagents": ("smolagents", "smolagents"),
     "llama-index": ("llama-index", "llama_index"),
+    "strands": ("strands", "strands"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
 
@@ -46,6 +47,7 @@ OPENINFERENCE = {
     "dspy": "openinference-instrumentation-dspy",
     "smolagents": "openinference-instrumentation-smolagents",
     "llama-index": "openinference-instrumentation-llama-index",
+    "strands": "openinference-instrumentation-strands-agents",
 }
 
 
