@@ -33,6 +33,7 @@ FRAMEWORKS = {
     "dspy": ("dspy", "dspy"),
     "smolagents": ("smolagents", "smolagents"),
     "llama-index": ("llama-index", "llama_index"),
+    "autogen": ("autogen", "autogen"),
     "strands": ("strands", "strands"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
@@ -47,6 +48,7 @@ OPENINFERENCE = {
     "dspy": "openinference-instrumentation-dspy",
     "smolagents": "openinference-instrumentation-smolagents",
     "llama-index": "openinference-instrumentation-llama-index",
+    "autogen": "openinference-instrumentation-autogen-agentchat",
     "strands": "openinference-instrumentation-strands-agents",
 }
 
