@@ -35,6 +35,7 @@ FRAMEWORKS = {
     "llama-index": ("llama-index", "llama_index"),
     "autogen": ("autogen", "autogen"),
     "strands": ("strands", "strands"),
+    "google-adk": ("google-adk", "google_adk"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
 
@@ -50,6 +51,7 @@ OPENINFERENCE = {
     "llama-index": "openinference-instrumentation-llama-index",
     "autogen": "openinference-instrumentation-autogen-agentchat",
     "strands": "openinference-instrumentation-strands-agents",
+    "google-adk": "openinference-instrumentation-google-adk",
 }
 
 
