@@ -1,8 +1,10 @@
 """Fixtures for the framework integration tests.
 
-Each test module needs one framework; the main test run skips a module whose
-framework is missing, and the nox session of that framework sets
-FORKTRACE_REQUIRE_FRAMEWORK=1 so that a missing framework fails instead.
+Each test module ``test_<framework>.py`` needs one framework. The main test run
+does not collect the modules whose framework is missing (frameworks pin
+conflicting versions, so each has its own nox session, ``nox -s integration``),
+and says so in its header; the nox session sets FORKTRACE_REQUIRE_FRAMEWORK=1,
+which collects the module whatever is installed, so a broken install fails.
 
 Spans are read from an in-memory exporter on a tracer provider that is also
 the global one, so frameworks that emit OpenTelemetry spans of their own
@@ -11,7 +13,9 @@ the global one, so frameworks that emit OpenTelemetry spans of their own
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from integration_helpers import Spans
@@ -21,8 +25,28 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import forktrace
+from forktrace.integrations import SUPPORTED
 
 _exporter = InMemorySpanExporter()
+
+_MISSING = {
+    f"test_{name.replace('-', '_')}.py": name
+    for name, integration in SUPPORTED.items()
+    if not integration.installed()
+}
+
+
+def pytest_ignore_collect(collection_path: Path) -> bool | None:
+    if os.environ.get("FORKTRACE_REQUIRE_FRAMEWORK") == "1":
+        return None
+    return True if collection_path.name in _MISSING else None
+
+
+def pytest_report_header() -> str | None:
+    if not _MISSING or os.environ.get("FORKTRACE_REQUIRE_FRAMEWORK") == "1":
+        return None
+    names = ", ".join(sorted(_MISSING.values()))
+    return f"framework suites not installed here, run by `nox -s integration`: {names}"
 
 
 @pytest.fixture(scope="session")
