@@ -58,6 +58,7 @@ SUPPORTED: dict[str, Integration] = {
         Integration("dspy", "dspy", "dspy", "dspy"),
         Integration("smolagents", "smolagents", "smolagents", "smolagents"),
         Integration("llama-index", "llama_index", "llama_index.core", "llama-index"),
+        Integration("autogen", "autogen", "autogen_agentchat", "autogen"),
         Integration("openai", "openai", "openai", "openai"),
         Integration("anthropic", "anthropic", "anthropic", "anthropic"),
     )
@@ -72,6 +73,7 @@ _ALIASES = {
     "pydantic_ai": "pydantic-ai",
     "pydanticai": "pydantic-ai",
     "llamaindex": "llama-index",
+    "autogen-agentchat": "autogen",
 }
 
 _lock = threading.RLock()

@@ -1,0 +1,533 @@
+"""AutoGen AgentChat: its own GenAI spans enriched, model calls added, fan-outs as forks.
+
+AutoGen (autogen-core) traces agent invocations (``invoke_agent {name}``) and
+tool executions (``execute_tool {name}``) with OpenTelemetry, through the
+global tracer provider. forktrace does not duplicate them; it:
+
+- adds an :class:`~forktrace.integrations._enrich.Enricher` that marks them as
+  agent and tool spans and stamps ``forktrace.agent.name`` (a tool span takes
+  the agent of the span it runs in);
+- records each tool's arguments and result on AutoGen's tool span, from a
+  wrapper around the tools' ``run`` (AutoGen records errors itself);
+- adds the model-call span AutoGen lacks: an llm span around every
+  ``ChatCompletionClient.create`` / ``create_stream`` (model, messages, text,
+  tool calls, tokens from ``RequestUsage``, ``CreateResult.thought`` as
+  reasoning). Clients that call the OpenAI or Anthropic SDK get none while
+  forktrace's ``openai`` / ``anthropic`` integration is on: that one records
+  the call, with the provider's own model name and token details. A client
+  that wraps another (``ChatCompletionCache``) is one model call;
+- records a team's run (``BaseGroupChat.run`` / ``run_stream``) as an
+  ``invoke_workflow {team}`` span;
+- turns a group chat turn that hands the floor to several speakers at once (a
+  ``GraphFlow`` fan-out, any custom manager returning several names) into a
+  fork with one branch per speaker: AutoGen runs those agents concurrently.
+  Each branch ends when its agent's turn does (completed, or failed with the
+  error); the fork ends with its last branch.
+
+Parentage: AutoGen's runtime runs each message handler in a task copied from
+the context the team started in, so agents of a team hang from the team's
+span; a fan-out's agents run in their branch's context, attached by a wrapper
+around the participant container's ``on_message_impl`` (the runtime keeps no
+trace context per message). The runtime's own messaging spans (``create``,
+``publish``, ``process``) are left as AutoGen emits them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span as SdkSpan
+
+from forktrace import semconv
+from forktrace.context import current_lineage, with_lineage
+from forktrace.integrations._enrich import Enricher, enrich_global_spans
+from forktrace.integrations._shared import (
+    ForkSpans,
+    LlmResult,
+    agent_lineage,
+    capture_content,
+    end_span,
+    llm_attributes,
+    message,
+    record_input_messages,
+    record_llm_result,
+    report,
+    set_content,
+    set_text,
+    start_span,
+    text_part,
+    tool_call_part,
+    tool_result_part,
+)
+from forktrace.integrations._subclasses import SubclassMethods
+from forktrace.integrations._wrapping import MethodPatches
+
+SCOPE_PREFIX = "autogen"
+# Clients whose provider SDK has a forktrace integration of its own.
+_SDK_INTEGRATIONS = {"openai": "openai", "anthropic": "anthropic"}
+
+
+# --- AutoGen's own spans ----------------------------------------------------------------
+
+
+def _agent_of(span: Any) -> str | None:
+    attributes = getattr(span, "attributes", None) or {}
+    name = attributes.get(semconv.AGENT_NAME)
+    if name is None and attributes.get(semconv.KIND) == semconv.Kind.AGENT.value:
+        name = attributes.get(semconv.GEN_AI_AGENT_NAME)
+    return name if isinstance(name, str) and name else None
+
+
+def _enrich(span: SdkSpan, parent_context: Context | None) -> None:
+    attributes = span.attributes or {}
+    operation = attributes.get(semconv.GEN_AI_OPERATION_NAME)
+    if operation == semconv.Operation.INVOKE_AGENT.value:
+        enriched: dict[str, Any] = {semconv.KIND: semconv.Kind.AGENT.value}
+        agent = attributes.get(semconv.GEN_AI_AGENT_NAME)
+        if isinstance(agent, str) and agent:
+            enriched[semconv.AGENT_NAME] = agent
+        span.set_attributes(enriched)
+    elif operation == semconv.Operation.EXECUTE_TOOL.value:
+        span.set_attribute(semconv.KIND, semconv.Kind.TOOL.value)
+        agent = _agent_of(trace.get_current_span(parent_context))
+        if agent is not None:
+            span.set_attribute(semconv.AGENT_NAME, agent)
+
+
+# --- model calls --------------------------------------------------------------------------
+
+
+def _provider(client: Any) -> str:
+    # autogen_ext.models.<provider>._client -> <provider>
+    parts = type(client).__module__.split(".")
+    if len(parts) > 2 and parts[0] == "autogen_ext" and parts[1] == "models":
+        return parts[2]
+    return parts[0]
+
+
+def _model(client: Any) -> str:
+    for attribute in ("_create_args", "_raw_config"):
+        config = getattr(client, attribute, None)
+        if isinstance(config, Mapping) and config.get("model"):
+            return str(config["model"])
+    inner = getattr(client, "client", None)  # ChatCompletionCache
+    if inner is not None and inner is not client and hasattr(inner, "create"):
+        return _model(inner)
+    return type(client).__name__
+
+
+def _records_call(client: Any) -> bool:
+    """Whether this call gets an llm span of ours (not nested in one, not left to an SDK's)."""
+    current = trace.get_current_span()
+    attributes = getattr(current, "attributes", None) or {}
+    if attributes.get(semconv.KIND) == semconv.Kind.LLM.value:
+        return False  # a client wrapping another: one model call
+    sdk = _SDK_INTEGRATIONS.get(_provider(client))
+    if sdk is not None:
+        from forktrace.integrations import instrumented
+
+        if sdk in instrumented():
+            return False
+    return True
+
+
+def _messages(messages: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for item in messages or ():
+        kind = type(item).__name__
+        content = getattr(item, "content", None)
+        if kind == "SystemMessage":
+            out.append(message("system", [text_part(str(content))]))
+        elif kind == "UserMessage":
+            out.append(message("user", [text_part(str(content))]))
+        elif kind == "AssistantMessage":
+            parts = []
+            if getattr(item, "thought", None):
+                parts.append({"type": "reasoning", "content": str(item.thought)})
+            if isinstance(content, list):
+                parts += [
+                    tool_call_part(getattr(c, "id", None), getattr(c, "name", None), c.arguments)
+                    for c in content
+                ]
+            else:
+                parts.append(text_part(str(content)))
+            out.append(message("assistant", parts))
+        elif kind == "FunctionExecutionResultMessage":
+            parts = [tool_result_part(r.call_id, r.content) for r in content or ()]
+            out.append(message("tool", parts))
+    return out
+
+
+def _llm_result(result: Any) -> LlmResult:
+    out = LlmResult()
+    out.add_usage(getattr(result, "usage", None))
+    finish = getattr(result, "finish_reason", None)
+    if finish:
+        out.finish_reasons.append(str(finish))
+    if getattr(result, "thought", None):
+        out.reasoning.append(str(result.thought))
+    content = getattr(result, "content", None)
+    if isinstance(content, list):
+        out.tool_calls = [
+            {"id": call.id, "name": call.name, "arguments": call.arguments} for call in content
+        ]
+    elif content is not None:
+        out.text.append(str(content))
+    return out
+
+
+def _start_llm_span(client: Any, args: Any, kwargs: Mapping[str, Any]) -> SdkSpan | None:
+    try:
+        if not _records_call(client):
+            return None
+        model = _model(client)
+        parent = otel_context.get_current()
+        agent = _agent_of(trace.get_current_span(parent))
+        span = start_span(
+            f"chat {model}",
+            semconv.Kind.LLM,
+            operation=semconv.Operation.CHAT,
+            attributes=llm_attributes(_provider(client), model),
+            lineage=agent_lineage(agent, parent) if agent is not None else None,
+        )
+        if capture_content():
+            messages = kwargs.get("messages", args[0] if args else None)
+            record_input_messages(span, _messages(messages))
+        return span  # type: ignore[return-value]
+    except Exception as exc:
+        report("autogen.llm_start", exc)
+        return None
+
+
+def _finish_llm_span(span: Any, result: Any) -> None:
+    try:
+        record_llm_result(span, _llm_result(result))
+    except Exception as exc:
+        report("autogen.llm_result", exc)
+    end_span(span)
+
+
+async def _create(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    span = _start_llm_span(instance, args, kwargs)
+    if span is None:
+        return await wrapped(*args, **kwargs)
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        end_span(span, exc)
+        raise
+    finally:
+        otel_context.detach(token)
+    _finish_llm_span(span, result)
+    return result
+
+
+def _create_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    span = _start_llm_span(instance, args, kwargs)
+    if span is None:
+        return wrapped(*args, **kwargs)
+    try:
+        stream = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        end_span(span, exc)
+        raise
+    return _traced_stream(stream, span)
+
+
+async def _in_context(stream: Any, ctx: Context) -> AsyncIterator[Any]:
+    """Iterate ``stream`` with ``ctx`` attached during each step only.
+
+    Attaching across a ``yield`` would leak the context into the consumer (and
+    detach in another context when the consumer moves on).
+    """
+    while True:
+        token = otel_context.attach(ctx)
+        try:
+            item = await stream.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            otel_context.detach(token)
+        yield item
+
+
+async def _traced_stream(stream: Any, span: Any) -> AsyncIterator[Any]:
+    result = None
+    error: BaseException | None = None
+    try:
+        async for item in _in_context(stream, trace.set_span_in_context(span)):
+            if not isinstance(item, str):
+                result = item  # the final CreateResult
+            yield item
+    except GeneratorExit:
+        raise  # closed early by the consumer: not an error
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if error is not None:
+            end_span(span, error)
+        elif result is not None:
+            _finish_llm_span(span, result)
+        else:
+            end_span(span)  # closed before its result: what it saw is all there is
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()  # a no-op once exhausted; closes the client's stream otherwise
+
+
+# --- tools ---------------------------------------------------------------------------------
+
+
+def _tool_span(tool: Any) -> Any:
+    span = trace.get_current_span()
+    attributes = getattr(span, "attributes", None) or {}
+    if attributes.get(semconv.GEN_AI_OPERATION_NAME) != semconv.Operation.EXECUTE_TOOL.value:
+        return None
+    if attributes.get(semconv.GEN_AI_TOOL_NAME) != getattr(tool, "name", None):
+        return None
+    return span
+
+
+async def _tool_run(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    span = None
+    try:
+        span = _tool_span(instance)
+        if span is not None and args and capture_content():
+            arguments = args[0]
+            dump = getattr(arguments, "model_dump", None)
+            set_content(span, semconv.GEN_AI_TOOL_CALL_ARGUMENTS, dump() if dump else arguments)
+    except Exception as exc:
+        report("autogen.tool_start", exc)
+    result = await wrapped(*args, **kwargs)
+    if span is not None:
+        try:
+            if capture_content():
+                as_string = getattr(instance, "return_value_as_string", None)
+                value = as_string(result) if as_string is not None else str(result)
+                set_content(span, semconv.GEN_AI_TOOL_CALL_RESULT, value)
+        except Exception as exc:
+            report("autogen.tool_result", exc)
+    return result
+
+
+# --- teams ---------------------------------------------------------------------------------
+
+
+def _team_run_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    stream = wrapped(*args, **kwargs)
+    try:
+        name = str(getattr(instance, "name", None) or type(instance).__name__)
+        span = start_span(
+            f"invoke_workflow {name}",
+            None,
+            operation=semconv.Operation.INVOKE_WORKFLOW,
+            attributes={"autogen.team.class": type(instance).__name__},
+        )
+    except Exception as exc:
+        report("autogen.team_start", exc)
+        return stream
+    return _traced_team(stream, span)
+
+
+async def _traced_team(stream: Any, span: Any) -> AsyncIterator[Any]:
+    # The team's embedded runtime starts in the first step, in the team span's
+    # context: every message handler of this run inherits it.
+    error: BaseException | None = None
+    try:
+        async for item in _in_context(stream, trace.set_span_in_context(span)):
+            stop_reason = getattr(item, "stop_reason", None)
+            if stop_reason:
+                set_text(span, "autogen.team.stop_reason", stop_reason)
+            yield item
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        end_span(span, error)
+
+
+# --- group chat fan-out as a fork --------------------------------------------------------
+
+
+@dataclass
+class _Fork:
+    spans: ForkSpans
+    remaining: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def branch_done(self) -> None:
+        with self.lock:
+            self.remaining -= 1
+            last = self.remaining == 0
+        if last:
+            self.spans.end()
+
+
+@dataclass
+class _Branch:
+    fork: _Fork
+    span: Any
+    context: Context
+
+
+class _FanOuts:
+    """Branches waiting for their speaker's container, by (team key, participant topic)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, str], _Branch] = {}
+        self._lock = threading.Lock()
+
+    def open(self, manager: Any, speakers: list[str]) -> None:
+        topics = manager._participant_name_to_topic_type
+        key = str(manager.id.key)
+        strategy = semconv.ForkStrategy.ALL
+        fork = _Fork(ForkSpans(str(manager._name), strategy, otel_context.get_current()), 0)
+        fork.spans.span.set_attribute("autogen.speakers", list(speakers))
+        for speaker in speakers:
+            span, ctx = fork.spans.branch(speaker)
+            fork.remaining += 1
+            with self._lock:
+                self._pending[(key, topics[speaker])] = _Branch(fork, span, ctx)
+
+    def take(self, container: Any) -> _Branch | None:
+        with self._lock:
+            return self._pending.pop((str(container.id.key), str(container.id.type)), None)
+
+
+async def _log_speaker_selection(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    speakers = kwargs.get("speaker_names", args[0] if args else None)
+    if isinstance(speakers, list) and len(set(speakers)) > 1 and _state.fan_outs is not None:
+        try:
+            _state.fan_outs.open(instance, speakers)
+        except Exception as exc:
+            report("autogen.fork", exc)
+    return await wrapped(*args, **kwargs)
+
+
+async def _container_message(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """A participant's turn: in its branch when the manager fanned out, as its agent always."""
+    classes = _state.classes
+    fan_outs = _state.fan_outs
+    message_ = args[0] if args else kwargs.get("message")
+    if (
+        classes is None
+        or fan_outs is None
+        or not isinstance(instance, classes.container)
+        or not isinstance(message_, classes.request)
+    ):
+        return await wrapped(*args, **kwargs)
+    branch = token = None
+    try:
+        branch = fan_outs.take(instance)
+        parent = branch.context if branch is not None else otel_context.get_current()
+        name = getattr(instance._agent, "name", None)
+        lineage = agent_lineage(str(name), parent) if name else current_lineage(parent)
+        token = otel_context.attach(with_lineage(lineage, parent) if lineage else parent)
+    except Exception as exc:
+        report("autogen.turn_start", exc)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        if branch is not None:
+            _end_branch(branch, exc)
+        raise
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+    if branch is not None:
+        _end_branch(branch, None)
+    return result
+
+
+def _end_branch(branch: _Branch, error: BaseException | None) -> None:
+    try:
+        if error is None:
+            branch.fork.spans.end_branch(branch.span, semconv.BranchOutcome.COMPLETED)
+        else:
+            outcome = (
+                semconv.BranchOutcome.FAILED
+                if isinstance(error, Exception)
+                else semconv.BranchOutcome.CANCELLED
+            )
+            branch.fork.spans.end_branch(
+                branch.span, outcome, f"{type(error).__name__}: {error}", error=error
+            )
+        branch.fork.branch_done()
+    except Exception as exc:
+        report("autogen.branch_end", exc)
+
+
+# --- registration --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Classes:
+    container: type
+    request: type
+
+
+class _State:
+    """What the wrappers read; None when uninstrumented (wrappers already bound stay inert)."""
+
+    classes: _Classes | None = None
+    fan_outs: _FanOuts | None = None
+
+
+_state = _State()
+
+
+class Instrumentor:
+    def __init__(self) -> None:
+        self._enricher: Enricher | None = None
+        self._patches = MethodPatches()
+        self._subclass_methods: list[SubclassMethods] = []
+
+    def instrument(self, **options: Any) -> None:
+        from autogen_agentchat.teams import BaseGroupChat
+        from autogen_agentchat.teams._group_chat._base_group_chat_manager import (
+            BaseGroupChatManager,
+        )
+        from autogen_agentchat.teams._group_chat._chat_agent_container import ChatAgentContainer
+        from autogen_agentchat.teams._group_chat._events import GroupChatRequestPublish
+        from autogen_agentchat.teams._group_chat._sequential_routed_agent import (
+            SequentialRoutedAgent,
+        )
+        from autogen_core.models import ChatCompletionClient
+        from autogen_core.tools import BaseTool
+
+        if _state.classes is not None:
+            return
+        self._enricher = enrich_global_spans("autogen", SCOPE_PREFIX, _enrich)
+        self._subclass_methods = [
+            SubclassMethods(
+                ChatCompletionClient, {"create": _create, "create_stream": _create_stream}
+            ),
+            SubclassMethods(BaseTool, {"run": _tool_run}),
+        ]
+        for methods in self._subclass_methods:
+            methods.install()
+        self._patches.wrap(BaseGroupChat, "run_stream", _team_run_stream)
+        self._patches.wrap(BaseGroupChatManager, "_log_speaker_selection", _log_speaker_selection)
+        self._patches.wrap(SequentialRoutedAgent, "on_message_impl", _container_message)
+        _state.fan_outs = _FanOuts()
+        _state.classes = _Classes(ChatAgentContainer, GroupChatRequestPublish)
+
+    def uninstrument(self) -> None:
+        _state.classes = _state.fan_outs = None
+        self._patches.restore()
+        for methods in self._subclass_methods:
+            methods.restore()
+        self._subclass_methods = []
+        if self._enricher is not None:
+            self._enricher.active = False
+            self._enricher = None
