@@ -8,7 +8,9 @@ global tracer provider. forktrace does not duplicate them; it:
   agent and tool spans and stamps ``forktrace.agent.name`` (a tool span takes
   the agent of the span it runs in);
 - records each tool's arguments and result on AutoGen's tool span, from a
-  wrapper around the tools' ``run`` (AutoGen records errors itself);
+  wrapper around the tools' ``run`` (AutoGen records errors itself); the tool
+  of an AgentChat ``Handoff`` (``transfer_to_<agent>``, as in a ``Swarm``)
+  becomes a handoff span from the calling agent to the target;
 - adds the model-call span AutoGen lacks: an llm span around every
   ``ChatCompletionClient.create`` / ``create_stream`` (model, messages, text,
   tool calls, tokens from ``RequestUsage``, ``CreateResult.thought`` as
@@ -296,10 +298,40 @@ def _tool_span(tool: Any) -> Any:
     return span
 
 
+def _handoff_target(tool: Any) -> str | None:
+    """The target agent when ``tool`` is an AgentChat ``Handoff``'s tool.
+
+    ``Handoff.handoff_tool`` builds a FunctionTool around a closure over the
+    Handoff; reading the closure works for agents built before instrument() too.
+    """
+    if _state.classes is None:
+        return None
+    function = getattr(tool, "_func", None)
+    for cell in getattr(function, "__closure__", None) or ():
+        contents = cell.cell_contents
+        if isinstance(contents, _state.classes.handoff):
+            return str(contents.target)
+    return None
+
+
+def _mark_handoff(span: Any, target: str) -> None:
+    source = (getattr(span, "attributes", None) or {}).get(semconv.AGENT_NAME)
+    span.set_attributes(
+        {
+            semconv.KIND: semconv.Kind.HANDOFF.value,
+            semconv.HANDOFF_TO: target,
+            **({semconv.HANDOFF_FROM: source} if source else {}),
+        }
+    )
+
+
 async def _tool_run(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     span = None
     try:
         span = _tool_span(instance)
+        target = _handoff_target(instance) if span is not None else None
+        if target is not None:
+            _mark_handoff(span, target)
         if span is not None and args and capture_content():
             arguments = args[0]
             dump = getattr(arguments, "model_dump", None)
@@ -474,6 +506,7 @@ def _end_branch(branch: _Branch, error: BaseException | None) -> None:
 class _Classes:
     container: type
     request: type
+    handoff: type
 
 
 class _State:
@@ -493,6 +526,7 @@ class Instrumentor:
         self._subclass_methods: list[SubclassMethods] = []
 
     def instrument(self, **options: Any) -> None:
+        from autogen_agentchat.base import Handoff as HandoffBase
         from autogen_agentchat.teams import BaseGroupChat
         from autogen_agentchat.teams._group_chat._base_group_chat_manager import (
             BaseGroupChatManager,
@@ -520,7 +554,7 @@ class Instrumentor:
         self._patches.wrap(BaseGroupChatManager, "_log_speaker_selection", _log_speaker_selection)
         self._patches.wrap(SequentialRoutedAgent, "on_message_impl", _container_message)
         _state.fan_outs = _FanOuts()
-        _state.classes = _Classes(ChatAgentContainer, GroupChatRequestPublish)
+        _state.classes = _Classes(ChatAgentContainer, GroupChatRequestPublish, HandoffBase)
 
     def uninstrument(self) -> None:
         _state.classes = _state.fan_outs = None

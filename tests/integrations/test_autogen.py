@@ -11,8 +11,16 @@ from integration_helpers import Spans, require, span_id
 require("autogen_agentchat")
 
 from autogen_agentchat.agents import AssistantAgent  # noqa: E402
-from autogen_agentchat.conditions import MaxMessageTermination  # noqa: E402
-from autogen_agentchat.teams import DiGraphBuilder, GraphFlow, RoundRobinGroupChat  # noqa: E402
+from autogen_agentchat.conditions import (  # noqa: E402
+    MaxMessageTermination,
+    TextMentionTermination,
+)
+from autogen_agentchat.teams import (  # noqa: E402
+    DiGraphBuilder,
+    GraphFlow,
+    RoundRobinGroupChat,
+    Swarm,
+)
 from autogen_agentchat.teams._group_chat._sequential_routed_agent import (  # noqa: E402
     SequentialRoutedAgent,
 )
@@ -160,6 +168,34 @@ async def test_turn_taking_teams_make_no_fork(spans: Spans) -> None:
         assert team_span in spans.ancestors(agent)
         (llm,) = [s for s in spans.children(agent) if s.attributes.get(semconv.KIND) == "llm"]
         assert llm.attributes[semconv.AGENT_NAME] == agent.attributes[semconv.GEN_AI_AGENT_NAME]
+
+
+async def test_a_swarm_handoff_is_a_handoff_span(spans: Spans) -> None:
+    forktrace.instrument("autogen")
+    transfer = CreateResult(
+        finish_reason="function_calls",
+        content=[FunctionCall(id="call_h", name="transfer_to_bob", arguments="{}")],
+        usage=RequestUsage(prompt_tokens=5, completion_tokens=2),
+        cached=False,
+    )
+    alice = AssistantAgent(
+        "alice",
+        model_client=ReplayChatCompletionClient([transfer], model_info=TOOLS_OK),
+        handoffs=["bob"],
+    )
+    team = Swarm(
+        [alice, _talker("bob", ["done"])], termination_condition=TextMentionTermination("done")
+    )
+    with forktrace.run("swarm"):
+        result = await team.run(task="who answers?")
+    assert result.messages[-1].source == "bob"
+
+    (handoff,) = spans.kind(semconv.Kind.HANDOFF)
+    assert handoff.attributes[semconv.HANDOFF_FROM] == "alice"
+    assert handoff.attributes[semconv.HANDOFF_TO] == "bob"
+    assert handoff.attributes[semconv.GEN_AI_TOOL_CALL_ID] == "call_h"
+    assert spans.parent(handoff).attributes[semconv.GEN_AI_AGENT_NAME] == "alice"
+    assert spans.kind(semconv.Kind.TOOL) == []
 
 
 async def test_a_failing_tool_is_an_error_and_the_agent_goes_on(spans: Spans) -> None:

@@ -93,6 +93,7 @@ def test_every_supported_framework_has_an_extra_and_aliases_resolve() -> None:
         "dspy",
         "smolagents",
         "llama-index",
+        "autogen",
     }
     assert _resolve("langchain").name == "langgraph"
     assert _resolve("openai_agents").name == "openai-agents"
