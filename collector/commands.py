@@ -58,6 +58,11 @@ def up(
     spool_limit_mb: int = typer.Option(1024, help="Answer 429 past this much un-inserted spool."),
     max_request_mb: int = typer.Option(16, help="Largest request body accepted (decompressed)."),
     insert_workers: int = typer.Option(2, help="Spool segments inserted concurrently."),
+    redact: str | None = typer.Option(
+        None,
+        envvar="FORKTRACE_REDACT",
+        help="Redaction rules, e.g. 'off' or '+email;-jwt;name=REGEX' (docs/sdk.md).",
+    ),
 ) -> None:
     """Run the collector in the foreground until Ctrl-C: OTLP in, ClickHouse out."""
     _require_collector_extra()
@@ -76,6 +81,7 @@ def up(
         spool_limit_bytes=spool_limit_mb * 1024 * 1024,
         max_request_bytes=max_request_mb * 1024 * 1024,
         insert_workers=insert_workers,
+        redact=redact,
     )
     try:
         run_forever(settings, announce=typer.echo)

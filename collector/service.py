@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from forktrace.collector import discovery, schema, store
+from forktrace.collector import discovery, redaction, schema, store
 from forktrace.collector.grpc_receiver import GrpcReceiver
 from forktrace.collector.http_receiver import HttpReceiver
 from forktrace.collector.inserter import Inserter, write_schema_file
@@ -83,6 +83,7 @@ class Collector:
         # the store first: a locked data directory or a bad URL fails before any port opens
         self._admin = self._connect()
         schema.apply(self._admin)
+        redaction.apply(self._admin, settings.redact)
         self.query_client = self._connect(readonly=1)
         self.recovered_segments = len(self.spool.start())
         self.inserter.start()

@@ -23,6 +23,7 @@ class CollectorSettings:
     max_request_bytes: int = 16 * 1024 * 1024  # request body limit, after decompression
     insert_workers: int = 2  # concurrent inserts (the engine decodes each on its own thread)
     retry_after_seconds: int = 5  # what a 429 / RESOURCE_EXHAUSTED tells the exporter
+    redact: str | None = None  # redaction rules (forktrace.redaction format); None: the defaults
 
     @classmethod
     def build(

@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from forktrace.redaction import (
+    DEFAULT_RULES,
+    RedactionConfigError,
+    RedactSpec,
+    Rules,
+    resolve_rules,
+)
 from forktrace.semconv import TRUNCATION_MARKER
 
 T = TypeVar("T")
@@ -63,6 +70,7 @@ class Config:
     capture_content: Setting[bool]
     max_text_length: Setting[int]
     export_timeout: Setting[float]
+    redact: Setting[Rules]
 
     @property
     def insecure(self) -> bool:
@@ -83,6 +91,7 @@ def resolve(
     capture_content: bool | None = None,
     max_text_length: int | None = None,
     export_timeout: float | None = None,
+    redact: RedactSpec = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Resolve every setting and validate them all; raise :class:`ConfigError` listing each problem."""
@@ -176,11 +185,29 @@ def resolve(
                 else "must be a number of seconds above 0"
             ),
         ),
+        redact=_resolve_redact(redact, env, problems),
     )
     problems.extend(_resource_attribute_problems(env))
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _resolve_redact(
+    argument: RedactSpec, env: Mapping[str, str], problems: list[str]
+) -> Setting[Rules]:
+    """The redaction rules (format in :mod:`forktrace.redaction`); every bad entry is reported."""
+    if argument is not None:
+        spec, source = argument, ARGUMENT
+    elif env.get("FORKTRACE_REDACT", "").strip():
+        spec, source = env["FORKTRACE_REDACT"], "env FORKTRACE_REDACT"
+    else:
+        return Setting(DEFAULT_RULES, DEFAULT)
+    try:
+        return Setting(resolve_rules(spec), source)
+    except RedactionConfigError as exc:
+        problems.extend(f"redact ({source}): {problem}" for problem in exc.problems)
+        return Setting(DEFAULT_RULES, DEFAULT)
 
 
 def _describe(setting: Setting[Any]) -> str:

@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from forktrace import __version__, text
 from forktrace.config import Config, resolve
 from forktrace.context import INSTRUMENTATION_SCOPE, LineageSpanProcessor
+from forktrace.redaction import Redactor, RedactSpec
 
 logger = logging.getLogger("forktrace")
 
@@ -72,6 +73,7 @@ def init(
     capture_content: bool | None = None,
     max_text_length: int | None = None,
     export_timeout: float | None = None,
+    redact: RedactSpec = None,
     tracer_provider: TracerProvider | None = None,
     export: bool = True,
 ) -> TracerProvider:
@@ -81,8 +83,13 @@ def init(
     (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``,
     ``..._PROTOCOL``, ``..._HEADERS``, ``FORKTRACE_SESSION``,
     ``FORKTRACE_CAPTURE_CONTENT``, ``FORKTRACE_MAX_TEXT_LENGTH``,
-    ``FORKTRACE_EXPORT_TIMEOUT``), else its default; every invalid setting is
-    reported at once in one :class:`~forktrace.config.ConfigError`.
+    ``FORKTRACE_EXPORT_TIMEOUT``, ``FORKTRACE_REDACT``), else its default; every
+    invalid setting is reported at once in one :class:`~forktrace.config.ConfigError`.
+
+    ``redact`` chooses the rules that replace secrets in every exported span
+    (default: API keys, tokens, URL passwords, private keys; ``False``: none;
+    ``"+email;-jwt"`` or a list of entries and :class:`~forktrace.redaction.Rule`
+    objects: see docs/sdk.md).
 
     ``tracer_provider`` makes forktrace use that SDK provider (tests, programs
     with several providers); ``export=False`` adds no OTLP exporter, for a
@@ -99,6 +106,7 @@ def init(
         "capture_content": capture_content,
         "max_text_length": max_text_length,
         "export_timeout": export_timeout,
+        "redact": redact,
         "tracer_provider": tracer_provider,
         "export": export,
     }
@@ -120,6 +128,7 @@ def init(
             capture_content=capture_content,
             max_text_length=max_text_length,
             export_timeout=export_timeout,
+            redact=redact,
         )
         provider, owns_provider = _join_provider(config, tracer_provider)
         if provider not in _stamped_providers:
@@ -211,6 +220,10 @@ def _export_processor(config: Config) -> BatchSpanProcessor | None:
         # The exporter is a base dependency; if it cannot load, trace without exporting.
         logger.exception("forktrace: cannot create the OTLP exporter; spans will not be exported")
         return None
+    if config.redact.value:
+        from forktrace.redact_export import RedactingSpanExporter
+
+        exporter = RedactingSpanExporter(exporter, Redactor(config.redact.value))
     return BatchSpanProcessor(exporter)
 
 

@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS otel_traces_otlp_ingest${on_cluster} (
                 status Tuple(message String, code Int8)))))))
 ) ENGINE = Null;
 
+-- Secrets in content: every string attribute value and the status message go
+-- through forktrace_redact. Created here as the identity; the collector replaces
+-- it with its redaction rules at start-up and re-sets this view's query, since
+-- ClickHouse expands the function into the view when the view is created
+-- (forktrace/collector/redaction.py).
+CREATE FUNCTION IF NOT EXISTS forktrace_redact${on_cluster} AS (v) -> v;
+
 -- Attribute values as the upstream exporter writes them (pdata's Value.AsString):
 -- strings as they are, booleans and numbers in their string form, bytes as
 -- base64, arrays and key-value lists as JSON (keys sorted, <>& escaped as Go's
@@ -42,7 +49,7 @@ TO otel_traces
 AS WITH
     s -> replaceAll(replaceAll(replaceAll(toJSONString(s), '<', '\\u003c'), '>', '\\u003e'), '&', '\\u0026') AS json_string,
     v -> multiIf(
-        v.value = 'string_value', json_string(v.string_value),
+        v.value = 'string_value', json_string(forktrace_redact(v.string_value)),
         v.value = 'bool_value', if(v.bool_value, 'true', 'false'),
         v.value = 'int_value', toString(v.int_value),
         v.value = 'double_value', toString(v.double_value),
@@ -55,7 +62,7 @@ AS WITH
     -- The oneof's members are passed to the lambda as separate subcolumn arrays
     -- (zero-copy reads of Array(Tuple)), not as whole tuples: a third cheaper.
     kvs -> CAST(mapFromArrays(kvs.key, arrayMap((member, s, b, i, d, raw, list, kvlist) -> multiIf(
-            member = 'string_value', s,
+            member = 'string_value', forktrace_redact(s),
             member = 'bool_value', if(b, 'true', 'false'),
             member = 'int_value', toString(i),
             member = 'double_value', toString(d),
@@ -83,7 +90,7 @@ SELECT
     attributes_map(span.attributes) AS SpanAttributes,
     span.end_time_unix_nano - span.start_time_unix_nano AS Duration,
     ['Unset', 'Ok', 'Error'][span.status.code + 1] AS StatusCode,
-    span.status.message AS StatusMessage,
+    forktrace_redact(span.status.message) AS StatusMessage,
     arrayMap(e -> nano_time(e.time_unix_nano), span.events) AS `Events.Timestamp`,
     arrayMap(e -> e.name, span.events) AS `Events.Name`,
     arrayMap(e -> attributes_map(e.attributes), span.events) AS `Events.Attributes`,

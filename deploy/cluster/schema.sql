@@ -82,12 +82,14 @@ CREATE TABLE IF NOT EXISTS otel_traces_otlp_ingest ON CLUSTER forktrace (
                 status Tuple(message String, code Int8)))))))
 ) ENGINE = Null;
 
+CREATE FUNCTION IF NOT EXISTS forktrace_redact ON CLUSTER forktrace AS (v) -> v;
+
 CREATE MATERIALIZED VIEW IF NOT EXISTS otel_traces_otlp_ingest_mv ON CLUSTER forktrace
 TO otel_traces
 AS WITH
     s -> replaceAll(replaceAll(replaceAll(toJSONString(s), '<', '\\u003c'), '>', '\\u003e'), '&', '\\u0026') AS json_string,
     v -> multiIf(
-        v.value = 'string_value', json_string(v.string_value),
+        v.value = 'string_value', json_string(forktrace_redact(v.string_value)),
         v.value = 'bool_value', if(v.bool_value, 'true', 'false'),
         v.value = 'int_value', toString(v.int_value),
         v.value = 'double_value', toString(v.double_value),
@@ -98,7 +100,7 @@ AS WITH
         v.value = 'kvlist_value', concat('{', arrayStringConcat(arrayMap(kv -> concat(json_string(kv.key), ':', json_scalar(kv.value)), arraySort(kv -> kv.key, v.kvlist_value.values)), ','), '}'),
         json_scalar(v)) AS json_nested,
     kvs -> CAST(mapFromArrays(kvs.key, arrayMap((member, s, b, i, d, raw, list, kvlist) -> multiIf(
-            member = 'string_value', s,
+            member = 'string_value', forktrace_redact(s),
             member = 'bool_value', if(b, 'true', 'false'),
             member = 'int_value', toString(i),
             member = 'double_value', toString(d),
@@ -126,7 +128,7 @@ SELECT
     attributes_map(span.attributes) AS SpanAttributes,
     span.end_time_unix_nano - span.start_time_unix_nano AS Duration,
     ['Unset', 'Ok', 'Error'][span.status.code + 1] AS StatusCode,
-    span.status.message AS StatusMessage,
+    forktrace_redact(span.status.message) AS StatusMessage,
     arrayMap(e -> nano_time(e.time_unix_nano), span.events) AS `Events.Timestamp`,
     arrayMap(e -> e.name, span.events) AS `Events.Name`,
     arrayMap(e -> attributes_map(e.attributes), span.events) AS `Events.Attributes`,

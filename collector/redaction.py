@@ -1,0 +1,97 @@
+"""Redaction in the collector: the rules as a ClickHouse SQL function, applied while ingesting.
+
+The ingest view (``0002_otlp_ingest.sql``) passes every string attribute value
+(span, event and resource attributes) and the status message through
+``forktrace_redact(value)``. The schema creates that function as the identity;
+at start-up the collector replaces it with the configured rules (the same
+rules as the SDK, :mod:`forktrace.redaction`), rendered as::
+
+    (v) -> if(match(v, '<every rule's pattern, as one union>'),
+               replaceRegexpAll(... replaceRegexpAll(v, '<rule 1>', '<replacement 1>') ...),
+               v)
+
+so a clean value costs one RE2 scan and no Python runs per span.
+
+ClickHouse expands a SQL function into a materialised view's query when the
+view is created (``SHOW CREATE`` shows the body, not the call), so replacing
+the function alone does not reach the view. After replacing it, the collector
+re-sets each view that calls it with ``ALTER TABLE ... MODIFY QUERY``, using
+the query text from the schema file, which expands the new body. Functions are
+global to a ClickHouse server: collectors that share one server should share
+their rules too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from forktrace.collector import schema
+from forktrace.redaction import RedactionConfigError, RedactSpec, Rules, resolve_rules
+
+FUNCTION = "forktrace_redact"
+_VIEW = re.compile(
+    r"CREATE MATERIALIZED VIEW (?:IF NOT EXISTS )?(?P<name>\S+)(?P<cluster> ON CLUSTER \S+)?"
+    r"\s+TO \S+\s+AS\s+(?P<query>.*)",
+    re.DOTALL,
+)
+
+
+def quote(text: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def function_body(rules: Rules) -> str:
+    """The lambda ``forktrace_redact`` is defined as, for these rules."""
+    if not rules:
+        return "(v) -> v"
+    union = "|".join(rule.scoped_pattern for rule in rules)
+    replaced = "v"
+    for rule in rules:
+        replaced = f"replaceRegexpAll({replaced}, {quote(rule.pattern)}, {quote(rule.replacement)})"
+    return f"(v) -> if(match(v, {quote(union)}), {replaced}, v)"
+
+
+def function_sql(rules: Rules, on_cluster: str = "") -> str:
+    return f"CREATE OR REPLACE FUNCTION {FUNCTION}{on_cluster} AS {function_body(rules)}"
+
+
+def view_statements() -> list[str]:
+    """``ALTER TABLE ... MODIFY QUERY`` for each materialised view of the schema that
+    calls ``forktrace_redact``: running them makes the views expand its current body."""
+    statements = []
+    for migration in schema.migrations():
+        for statement in schema.render(migration):
+            found = _VIEW.match(statement)
+            if found and f"{FUNCTION}(" in found["query"]:
+                cluster = found["cluster"] or ""
+                statements.append(
+                    f"ALTER TABLE {found['name']}{cluster} MODIFY QUERY {found['query']}"
+                )
+    return statements
+
+
+def check_patterns(client: Any, rules: Rules) -> None:
+    """Compile every pattern with the engine's RE2; raise listing each one it rejects."""
+    problems = []
+    for rule in rules:
+        for text in (rule.pattern, rule.scoped_pattern):
+            try:
+                client.query(f"SELECT match('', {quote(text)})")
+            except Exception as exc:
+                problems.append(f"rule {rule.name!r}: ClickHouse cannot use {text!r}: {exc}")
+                break
+    if problems:
+        raise RedactionConfigError(problems)
+
+
+def apply(client: Any, spec: RedactSpec = None) -> Rules:
+    """Install the rules ``spec`` asks for (format: :mod:`forktrace.redaction`; None: the
+    defaults) as ``forktrace_redact`` and make the ingest views use them; returns the rules."""
+    rules = resolve_rules(spec)
+    check_patterns(client, rules)
+    client.command(function_sql(rules))
+    for statement in view_statements():
+        client.command(statement)
+    return rules
