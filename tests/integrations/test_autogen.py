@@ -170,6 +170,31 @@ async def test_turn_taking_teams_make_no_fork(spans: Spans) -> None:
         assert llm.attributes[semconv.AGENT_NAME] == agent.attributes[semconv.GEN_AI_AGENT_NAME]
 
 
+async def test_teams_run_in_forktrace_fork_branches_land_in_them(spans: Spans) -> None:
+    forktrace.instrument("autogen")
+
+    async def chat(topic: str) -> str:
+        team = RoundRobinGroupChat(
+            [_talker(f"{topic}_a", [f"{topic} one"]), _talker(f"{topic}_b", [f"{topic} two"])],
+            termination_condition=MaxMessageTermination(3),
+        )
+        return str((await team.run(task=topic)).messages[-1].content)
+
+    with forktrace.run("teams"), forktrace.fork("topics", strategy="map") as fork:
+        outputs = await fork.map(chat, TOPICS, labels=TOPICS)
+    assert outputs == [f"{topic} two" for topic in TOPICS]
+
+    branches = {b.attributes[semconv.BRANCH_LABEL]: b for b in spans.kind(semconv.Kind.BRANCH)}
+    teams = spans.named("invoke_workflow RoundRobinGroupChat")
+    assert len(teams) == 4
+    for agent in spans.kind(semconv.Kind.AGENT) + spans.kind(semconv.Kind.LLM):
+        topic = agent.attributes[semconv.AGENT_NAME].split("_")[0]
+        branch = branches[topic]
+        assert agent.attributes[semconv.BRANCH_ID] == span_id(branch)
+        assert branch in spans.ancestors(agent)
+    assert len(spans.kind(semconv.Kind.AGENT)) == 8
+
+
 async def test_a_swarm_handoff_is_a_handoff_span(spans: Spans) -> None:
     forktrace.instrument("autogen")
     transfer = CreateResult(
