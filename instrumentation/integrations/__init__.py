@@ -59,6 +59,7 @@ SUPPORTED: dict[str, Integration] = {
         Integration("smolagents", "smolagents", "smolagents", "smolagents"),
         Integration("llama-index", "llama_index", "llama_index.core", "llama-index"),
         Integration("autogen", "autogen", "autogen_agentchat", "autogen"),
+        Integration("google-adk", "google_adk", "google.adk", "google-adk"),
         Integration("openai", "openai", "openai", "openai"),
         Integration("anthropic", "anthropic", "anthropic", "anthropic"),
     )
@@ -74,6 +75,8 @@ _ALIASES = {
     "pydanticai": "pydantic-ai",
     "llamaindex": "llama-index",
     "autogen-agentchat": "autogen",
+    "google_adk": "google-adk",
+    "adk": "google-adk",
 }
 
 _lock = threading.RLock()
