@@ -94,10 +94,12 @@ def test_every_supported_framework_has_an_extra_and_aliases_resolve() -> None:
         "smolagents",
         "llama-index",
         "autogen",
+        "google-adk",
     }
     assert _resolve("langchain").name == "langgraph"
     assert _resolve("openai_agents").name == "openai-agents"
     assert _resolve("Pydantic_AI").name == "pydantic-ai"
+    assert _resolve("google_adk").name == "google-adk"
     pyproject = (__import__("pathlib").Path(__file__).parents[2] / "pyproject.toml").read_text()
     for integration in SUPPORTED.values():
         assert f"\n{integration.extra} = [" in pyproject
