@@ -79,7 +79,9 @@ class Inserter:
         connect: Callable[[], Any],
         *,
         workers: int = 1,
-        max_backoff: float = 30.0,
+        # a store that comes back is used within 5 s: a longer cap kept the spool
+        # full, and exporters throttled, for up to ~25 s after a 30 s outage
+        max_backoff: float = 5.0,
         schema_file: Path | None = None,
     ) -> None:
         self._spool = spool

@@ -252,7 +252,10 @@ class Spool:
     def _open_segment(self) -> Segment:
         self._sequence += 1
         path = self.directory / f"{self._sequence:012d}-{uuid.uuid4().hex[:12]}{SUFFIX}"
-        self._handle = open(path, "ab")  # noqa: SIM115 - kept open across appends
+        # unbuffered: a write the disk refused must leave nothing behind in a
+        # buffer, where a later flush or the close at sealing would write it
+        # (an unacknowledged record) or fail again and stop the writer thread
+        self._handle = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends
         _fsync_directory(self.directory)
         with self._lock:
             self._unfinished += 1
@@ -265,12 +268,14 @@ class Spool:
             handle = self._handle
             assert handle is not None
             start = segment.size
+            records = memoryview(b"".join(_varint(len(a.payload)) + a.payload for a in appends))
             try:
-                handle.write(b"".join(_varint(len(a.payload)) + a.payload for a in appends))
-                handle.flush()
+                while records:  # a full disk may take part of a write before refusing
+                    records = records[handle.write(records) :]
                 os.fsync(handle.fileno())
             except OSError:
-                handle.truncate(start)  # no torn record left behind a failed write
+                # no torn record left behind a failed write (shrinking needs no space)
+                os.ftruncate(handle.fileno(), start)
                 raise
         except OSError as exc:
             error = SpoolFullError(f"cannot write the spool: {exc.strerror or exc}")

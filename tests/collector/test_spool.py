@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 
+from forktrace.collector import spool as spool_module
 from forktrace.collector.spool import Spool, SpoolFullError, _varint
 
 
@@ -95,4 +99,46 @@ def test_wait_drained_seals_and_waits_for_the_inserter(tmp_path):
     assert not spool.wait_drained(timeout=0.2)
     spool.done(spool.next_sealed(timeout=10))
     assert spool.wait_drained(timeout=10)
+    spool.close()
+
+
+class _DiskFilling:
+    """A segment file on a disk that takes part of a write, then refuses (ENOSPC)."""
+
+    full = False
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+
+    def write(self, data) -> int:
+        if not _DiskFilling.full:
+            return self._handle.write(data)
+        if len(data) > 1:
+            return self._handle.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+
+def test_a_full_disk_refuses_appends_leaves_whole_records_and_recovers(tmp_path, monkeypatch):
+    def filling_open(*args, **kwargs) -> _DiskFilling:
+        return _DiskFilling(open(*args, **kwargs))
+
+    monkeypatch.setattr(spool_module, "open", filling_open, raising=False)
+    monkeypatch.setattr(_DiskFilling, "full", False)
+    spool = make(tmp_path)
+    spool.start()
+    spool.append(b"first", 1).result(timeout=10)
+    _DiskFilling.full = True
+    with pytest.raises(SpoolFullError, match="No space left"):
+        spool.append(b"y" * 5000, 1).result(timeout=10)
+    (segment,) = tmp_path.glob("*.otlp")
+    assert records(segment) == [b"first"]  # the refused record's first half is gone
+    spool.seal_now()  # sealing on a full disk must not stop the writer
+    sealed = spool.next_sealed(timeout=10)
+    assert sealed is not None and records(sealed.path) == [b"first"]
+    _DiskFilling.full = False
+    spool.append(b"third", 1).result(timeout=10)
+    assert spool.pending_bytes == sum(path.stat().st_size for path in tmp_path.glob("*.otlp"))
     spool.close()
