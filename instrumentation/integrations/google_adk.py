@@ -24,7 +24,8 @@ no duplicates; it adds:
   ``ParallelAgent``'s sub-agents concurrently: a fork (strategy ``all``) with
   one branch per sub-agent, each sub-agent's run driven in its branch's
   context, so its spans carry the branch's lineage. A branch ends
-  ``completed``, ``failed`` (the error) or ``cancelled`` (a sibling escalated).
+  ``completed`` (or escalated), ``failed`` (the error) or ``cancelled`` (a
+  sibling escalated or failed).
 
 Content follows forktrace's capture switch, not ADK's. uninstrument() turns
 the enricher and the plugin inert, removes the plugin from the runners it was
@@ -287,6 +288,9 @@ async def _in_branch(fork: ForkSpans, run: AsyncGenerator[Any, None], label: str
                 return
             finally:
                 otel_context.detach(token)
+            if getattr(getattr(event, "actions", None), "escalate", False):
+                # The ParallelAgent stops every branch on this event, this one too.
+                outcome, reason = semconv.BranchOutcome.COMPLETED, "escalated"
             yield event
     except Exception as exc:
         outcome, reason, error = semconv.BranchOutcome.FAILED, f"{type(exc).__name__}: {exc}", exc

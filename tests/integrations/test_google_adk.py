@@ -18,6 +18,7 @@ from google.adk.models.base_llm import BaseLlm  # noqa: E402
 from google.adk.models.llm_response import LlmResponse  # noqa: E402
 from google.adk.runners import InMemoryRunner, Runner  # noqa: E402
 from google.adk.telemetry._instrumentation import InferenceScope  # noqa: E402
+from google.adk.tools.tool_context import ToolContext  # noqa: E402
 from google.genai import types  # noqa: E402
 from opentelemetry.trace import StatusCode  # noqa: E402
 
@@ -348,3 +349,71 @@ async def test_an_internal_error_never_breaks_the_agent(
         texts = await run_agent(ParallelAgent(name="all", sub_agents=workers))
     assert sorted(texts) == [f"w{i} ok" for i in range(4)]
     assert len(spans.named("execute_tool add")) == 4  # ADK's own spans still flow
+
+
+async def test_runs_in_forktrace_fork_branches_land_in_their_branch(spans: Spans) -> None:
+    forktrace.instrument("google-adk")
+    topics = ["tides", "winds", "waves", "currents"]
+
+    async def study(topic: str) -> list[str]:
+        agent = LlmAgent(name=f"study_{topic}", model=Scripted(script=[say(f"notes on {topic}")]))
+        return await run_agent(agent, topic)
+
+    with forktrace.run("survey"), forktrace.fork("topics", strategy="map") as fork:
+        outputs = await fork.map(study, topics, labels=topics)
+    assert outputs == [[f"notes on {topic}"] for topic in topics]
+
+    branches = {b.attributes[semconv.BRANCH_LABEL]: b for b in spans.kind(semconv.Kind.BRANCH)}
+    for agent in spans.kind(semconv.Kind.AGENT):
+        branch = branches[agent.attributes[semconv.AGENT_NAME].removeprefix("study_")]
+        assert spans.parent(spans.parent(agent)) is branch  # under ADK's invoke_workflow
+        (llm,) = spans.children(agent)
+        assert llm.attributes[semconv.BRANCH_ID] == span_id(branch)
+    assert len(spans.kind(semconv.Kind.AGENT)) == 4
+
+
+class Never:
+    """A gate that stays shut: the model call waits until it is cancelled (or 10 s pass)."""
+
+    async def enter(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.Event().wait(), timeout=10)
+
+
+def give_up(tool_context: ToolContext) -> str:
+    """Stops the whole survey."""
+    tool_context.actions.escalate = True
+    return "stopping"
+
+
+async def test_an_escalating_branch_cancels_its_siblings(spans: Spans) -> None:
+    forktrace.instrument("google-adk")
+    quitter = LlmAgent(
+        name="quitter",
+        model=Scripted(script=[call("give_up", {}, "call_quit"), say("quit")]),
+        tools=[give_up],
+    )
+    waiters = [
+        LlmAgent(name=f"waiter_{i}", model=Scripted(script=[say("late")], gate=Never()))
+        for i in range(3)
+    ]
+    with forktrace.run("escalation"):
+        texts = await run_agent(ParallelAgent(name="survey", sub_agents=[quitter, *waiters]))
+    assert "late" not in texts
+
+    outcomes = {
+        b.attributes[semconv.BRANCH_LABEL]: b.attributes[semconv.BRANCH_OUTCOME]
+        for b in spans.kind(semconv.Kind.BRANCH)
+    }
+    assert outcomes == {
+        "quitter": "completed",
+        "waiter_0": "cancelled",
+        "waiter_1": "cancelled",
+        "waiter_2": "cancelled",
+    }
+    (quitter_branch,) = [
+        b
+        for b in spans.kind(semconv.Kind.BRANCH)
+        if b.attributes[semconv.BRANCH_LABEL] == "quitter"
+    ]
+    assert quitter_branch.attributes[semconv.BRANCH_OUTCOME_REASON] == "escalated"
