@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from forktrace._extras import MissingExtraError, require
+from forktrace.collector.limits import DEFAULT_LIMITS, KIB, MIB
 
 _COLLECTOR_MODULES = ("clickhouse_connect", "chdb", "grpc", "aiohttp", "opentelemetry.proto")
 
@@ -23,6 +24,8 @@ DataDirOption = typer.Option(
 ClickHouseOption = typer.Option(
     None, "--clickhouse", help="A ClickHouse server URL, e.g. http://user:pass@host:8123/db."
 )
+TlsCertOption = typer.Option(None, help="TLS certificate (PEM) for both ports.")
+TlsKeyOption = typer.Option(None, help="The certificate's private key (PEM).")
 ParamOption = typer.Option(
     [], "--param", "-p", help="A query parameter name=value, bound to {name:Type}."
 )
@@ -49,14 +52,41 @@ def up(
     grpc_port: int = typer.Option(4317, help="OTLP/gRPC port (0: any free port)."),
     http_port: int = typer.Option(4318, help="OTLP/HTTP and SQL port (0: any free port)."),
     token: str | None = typer.Option(
-        None, envvar="FORKTRACE_TOKEN", help="Bearer token required on every request."
+        None,
+        envvar="FORKTRACE_TOKEN",
+        help="Bearer token for writing and reading (see --write-token, --read-token).",
     ),
+    write_token: str | None = typer.Option(
+        None, envvar="FORKTRACE_WRITE_TOKEN", help="Bearer token OTLP exporters must send."
+    ),
+    read_token: str | None = typer.Option(
+        None, envvar="FORKTRACE_READ_TOKEN", help="Bearer token the SQL endpoint requires."
+    ),
+    tls_cert: Path | None = TlsCertOption,
+    tls_key: Path | None = TlsKeyOption,
     batch_spans: int = typer.Option(20_000, help="Insert when this many spans are spooled."),
     batch_age: float = typer.Option(
         1.0, help="Insert spooled spans at least this often (seconds)."
     ),
     spool_limit_mb: int = typer.Option(1024, help="Answer 429 past this much un-inserted spool."),
-    max_request_mb: int = typer.Option(16, help="Largest request body accepted (decompressed)."),
+    max_request_mb: int = typer.Option(
+        DEFAULT_LIMITS.max_request_bytes // MIB, help="Largest request body, as sent."
+    ),
+    max_decompressed_mb: int = typer.Option(
+        DEFAULT_LIMITS.max_decompressed_bytes // MIB, help="Largest body after decompression."
+    ),
+    max_spans_per_request: int = typer.Option(
+        DEFAULT_LIMITS.max_spans_per_request, help="Larger requests are refused."
+    ),
+    max_attributes_per_span: int = typer.Option(
+        DEFAULT_LIMITS.max_attributes_per_span, help="Spans with more are dropped."
+    ),
+    max_attribute_value_kb: int = typer.Option(
+        DEFAULT_LIMITS.max_attribute_value_bytes // KIB, help="Longer values are truncated."
+    ),
+    max_attribute_depth: int = typer.Option(
+        DEFAULT_LIMITS.max_attribute_depth, help="Deeper nested values are refused."
+    ),
     insert_workers: int = typer.Option(2, help="Spool segments inserted concurrently."),
     redact: str | None = typer.Option(
         None,
@@ -66,6 +96,7 @@ def up(
 ) -> None:
     """Run the collector in the foreground until Ctrl-C: OTLP in, ClickHouse out."""
     _require_collector_extra()
+    from forktrace.collector.limits import Limits
     from forktrace.collector.service import run_forever
     from forktrace.collector.settings import CollectorSettings
 
@@ -76,10 +107,21 @@ def up(
         grpc_port=grpc_port,
         http_port=http_port,
         token=token,
+        write_token=write_token,
+        read_token=read_token,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         batch_spans=batch_spans,
         batch_age=batch_age,
         spool_limit_bytes=spool_limit_mb * 1024 * 1024,
-        max_request_bytes=max_request_mb * 1024 * 1024,
+        limits=Limits(
+            max_request_bytes=max_request_mb * MIB,
+            max_decompressed_bytes=max_decompressed_mb * MIB,
+            max_spans_per_request=max_spans_per_request,
+            max_attributes_per_span=max_attributes_per_span,
+            max_attribute_value_bytes=max_attribute_value_kb * KIB,
+            max_attribute_depth=max_attribute_depth,
+        ),
         insert_workers=insert_workers,
         redact=redact,
     )
@@ -94,6 +136,11 @@ def sql(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
     param: list[str] = ParamOption,
     endpoint: str | None = typer.Option(None, help="A running collector's HTTP URL."),
+    token: str | None = typer.Option(
+        None,
+        envvar="FORKTRACE_READ_TOKEN",
+        help="The collector's read token (default: FORKTRACE_READ_TOKEN, else FORKTRACE_TOKEN).",
+    ),
     clickhouse: str | None = ClickHouseOption,
     data_dir: Path | None = DataDirOption,
 ) -> None:
@@ -112,7 +159,9 @@ def sql(
             _fail(f"--param wants name=value, got {item!r}")
         parameters[name] = value
     try:
-        reader = open_reader(endpoint=endpoint, clickhouse=clickhouse, data_dir=data_dir)
+        reader = open_reader(
+            endpoint=endpoint, clickhouse=clickhouse, data_dir=data_dir, token=token
+        )
         try:
             result = reader.query(query, parameters)
         finally:

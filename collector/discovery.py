@@ -22,7 +22,8 @@ class Discovery:
     http_endpoint: str
     grpc_endpoint: str
     storage: str
-    token: str | None = None
+    token: str | None = None  # the read token: what the CLI presents to /api/sql
+    ca_file: str | None = None  # the collector's TLS certificate, for a self-signed one
 
     @property
     def sql_url(self) -> str:

@@ -14,11 +14,20 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from forktrace.collector.auth import Access, Verdict
 from forktrace.collector.otlp import InvalidRequestError
 from forktrace.collector.receivers import Intake
 from forktrace.collector.spool import SpoolFullError
 
 SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
+
+_REFUSED = {
+    Verdict.UNAUTHENTICATED: (grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token"),
+    Verdict.PERMISSION_DENIED: (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "this token may not write traces (it is the read token)",
+    ),
+}
 
 
 def _rich_status_metadata(code: int, message: str, details: list[Any]) -> tuple:
@@ -39,11 +48,14 @@ class GrpcReceiver:
 
     async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> bytes:
         metadata = dict(context.invocation_metadata() or ())
-        if not self._intake.authorized(metadata.get("authorization")):
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        verdict = self._intake.authorize(metadata.get("authorization"), Access.WRITE)
+        if verdict is not Verdict.ALLOWED:
+            await context.abort(*_REFUSED[verdict])
         try:
-            accepted = await self._intake.accept(body)
+            accepted = await self._intake.accept(body, transport="grpc")
         except InvalidRequestError as exc:
+            # too many spans is INVALID_ARGUMENT too: RESOURCE_EXHAUSTED would make
+            # exporters retry a request that can never fit
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except SpoolFullError as exc:
             message = f"{exc}; retry later"

@@ -1,14 +1,23 @@
-"""OTLP/HTTP (``POST /v1/traces``), the read-only SQL endpoint and a health check, on aiohttp."""
+"""OTLP/HTTP (``POST /v1/traces``), the read-only SQL endpoint, metrics and a
+health check, on aiohttp.
+
+aiohttp's own decompression is off: the body is read as sent (bounded by
+``max_request_bytes``) and inflated here in bounded steps (``limits.decompress``),
+so the two sizes have their own limits and answers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 from google.rpc import code_pb2, status_pb2
 
+from forktrace.collector import limits
+from forktrace.collector.auth import Access, Verdict
+from forktrace.collector.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from forktrace.collector.otlp import InvalidRequestError, response_json
 from forktrace.collector.reader import QueryError, run_query, to_json
 from forktrace.collector.receivers import Intake
@@ -16,6 +25,12 @@ from forktrace.collector.spool import SpoolFullError
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+
+_REFUSED = {
+    Verdict.UNAUTHENTICATED: (401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token"),
+    Verdict.PERMISSION_DENIED: (403, code_pb2.PERMISSION_DENIED, "the token is of the wrong kind"),
+}
+_OPEN_PATHS = ("/health", "/metrics")  # counts only: no trace content
 
 
 def _reply(
@@ -40,32 +55,87 @@ class HttpReceiver:
         self,
         intake: Intake,
         *,
-        max_request_bytes: int,
         retry_after_seconds: int,
         query_client: Any,
     ) -> None:
         self._intake = intake
+        self._limits = intake.limits
         self._retry_after = retry_after_seconds
         self._query_client = query_client
-        # client_max_size bounds the body as the handler reads it, after aiohttp
-        # has decompressed a gzip or deflate body, so it also stops gzip bombs.
-        self.app = web.Application(client_max_size=max_request_bytes, middlewares=[self._auth])
+        # client_max_size bounds the body as sent; decompression has its own limit
+        self.app = web.Application(
+            client_max_size=self._limits.max_request_bytes, middlewares=[self._auth]
+        )
         self.app.router.add_post("/v1/traces", self.traces)
         self.app.router.add_post("/api/sql", self.sql)
         self.app.router.add_get("/health", self.health)
+        self.app.router.add_get("/metrics", self.metrics)
+
+    # the AppRunner must pass these to aiohttp's request handler
+    runner_options: ClassVar[dict[str, Any]] = {"auto_decompress": False}
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path != "/health" and not self._intake.authorized(
-            request.headers.get("Authorization")
-        ):
-            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
-        return await handler(request)
+        if request.path in _OPEN_PATHS:
+            return await handler(request)
+        access = Access.WRITE if request.path == "/v1/traces" else Access.READ
+        verdict = self._intake.authorize(request.headers.get("Authorization"), access)
+        if verdict is Verdict.ALLOWED:
+            return await handler(request)
+        status, code, message = _REFUSED[verdict]
+        if verdict is Verdict.PERMISSION_DENIED:
+            message += f": it may not {access.value} here"
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if access is Access.WRITE:
+            return _reply(
+                _status(code, message),
+                json_body=request.content_type == JSON,
+                status=status,
+                headers=headers,
+            )
+        return web.json_response({"error": message}, status=status, headers=headers)
+
+    async def _body(self, request: web.Request, json_body: bool) -> bytes | web.Response:
+        """The decompressed body, or the error response."""
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self._intake.reject("request_bytes")
+            message = (
+                f"the body is larger than {self._limits.max_request_bytes} bytes (--max-request-mb)"
+            )
+            return _reply(
+                _status(code_pb2.RESOURCE_EXHAUSTED, message), json_body=json_body, status=413
+            )
+        except Exception as exc:  # a dropped connection
+            self._intake.reject("malformed")
+            return _reply(
+                _status(code_pb2.INVALID_ARGUMENT, f"cannot read the body: {exc}"),
+                json_body=json_body,
+                status=400,
+            )
+        encoding = request.headers.get("Content-Encoding", "")
+        try:
+            return limits.decompress(raw, encoding, self._limits.max_decompressed_bytes)
+        except limits.LimitExceededError as exc:
+            self._intake.reject(exc.reason)
+            return _reply(
+                _status(code_pb2.RESOURCE_EXHAUSTED, str(exc)), json_body=json_body, status=413
+            )
+        except ValueError as exc:  # a corrupt stream, an unknown encoding
+            unknown = "unsupported" in str(exc)
+            self._intake.reject("unsupported_encoding" if unknown else "malformed")
+            return _reply(
+                _status(code_pb2.INVALID_ARGUMENT, str(exc)),
+                json_body=json_body,
+                status=415 if unknown else 400,
+            )
 
     async def traces(self, request: web.Request) -> web.Response:
         content_type = request.content_type
         json_body = content_type == JSON
         if content_type != PROTOBUF and not json_body:
+            self._intake.reject("unsupported_media_type")
             return _reply(
                 _status(
                     code_pb2.INVALID_ARGUMENT,
@@ -74,25 +144,15 @@ class HttpReceiver:
                 json_body=True,
                 status=415,
             )
+        body = await self._body(request, json_body)
+        if isinstance(body, web.Response):
+            return body
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            return _reply(
-                _status(code_pb2.RESOURCE_EXHAUSTED, exc.text or "request body too large"),
-                json_body=json_body,
-                status=413,
-            )
-        except Exception as exc:  # a corrupt gzip stream, a dropped connection
-            return _reply(
-                _status(code_pb2.INVALID_ARGUMENT, f"cannot read the body: {exc}"),
-                json_body=json_body,
-                status=400,
-            )
-        try:
-            accepted = await self._intake.accept(body, json_body=json_body)
+            accepted = await self._intake.accept(body, json_body=json_body, transport="http")
         except InvalidRequestError as exc:
+            code = code_pb2.RESOURCE_EXHAUSTED if exc.too_large else code_pb2.INVALID_ARGUMENT
             return _reply(
-                _status(code_pb2.INVALID_ARGUMENT, str(exc)), json_body=json_body, status=400
+                _status(code, str(exc)), json_body=json_body, status=413 if exc.too_large else 400
             )
         except SpoolFullError as exc:
             return _reply(
@@ -126,3 +186,8 @@ class HttpReceiver:
     async def health(self, request: web.Request) -> web.Response:
         counters = self._intake.counters
         return web.json_response({"status": "ok", **counters.__dict__})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        response = web.Response(body=self._intake.metrics.exposition())
+        response.headers["Content-Type"] = METRICS_CONTENT_TYPE
+        return response

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from forktrace.collector import config, discovery, store
+from forktrace.collector.auth import read_token_from_env
+from forktrace.collector.tls import client_context
 
 
 @dataclass
@@ -91,15 +93,26 @@ def _clean_error(message: str) -> str:
     )
 
 
+CA_FILE_ENV = "FORKTRACE_CA_FILE"  # a CA (or self-signed) certificate a reader trusts
+
+
 class EndpointReader:
     """Queries a running collector's ``POST /api/sql`` endpoint."""
 
-    def __init__(self, endpoint: str, token: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        token: str | None = None,
+        timeout: float = 60.0,
+        ca_file: str | None = None,
+    ) -> None:
         base = endpoint.rstrip("/")
         self.url = base if base.endswith("/api/sql") else f"{base}/api/sql"
         self.source = self.url
-        self._token = token if token is not None else os.environ.get(config.TOKEN_ENV)
+        # the read token: given, else FORKTRACE_READ_TOKEN, else FORKTRACE_TOKEN
+        self._token = token if token is not None else read_token_from_env()
         self._timeout = timeout
+        self._ssl = client_context(ca_file or os.environ.get(CA_FILE_ENV))
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
         body = json.dumps({"query": sql, "parameters": parameters or {}}, default=to_json).encode()
@@ -109,7 +122,9 @@ class EndpointReader:
         if self._token:
             request.add_header("Authorization", f"Bearer {self._token}")
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with urllib.request.urlopen(
+                request, timeout=self._timeout, context=self._ssl
+            ) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
@@ -142,7 +157,9 @@ def open_reader(
     directory = config.data_dir(data_dir)
     running = discovery.read(directory)
     if running is not None:
-        return EndpointReader(running.http_endpoint, token or running.token)
+        return EndpointReader(
+            running.http_endpoint, token or running.token, ca_file=running.ca_file
+        )
     engine = config.engine_path(directory)
     if not engine.exists():
         raise FileNotFoundError(

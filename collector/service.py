@@ -12,16 +12,18 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 from aiohttp import web
 
-from forktrace.collector import discovery, redaction, schema, store
+from forktrace.collector import discovery, redaction, schema, store, tls
 from forktrace.collector.grpc_receiver import GrpcReceiver
 from forktrace.collector.http_receiver import HttpReceiver
 from forktrace.collector.inserter import Inserter, write_schema_file
+from forktrace.collector.metrics import Metrics
 from forktrace.collector.receivers import Intake
 from forktrace.collector.settings import CollectorSettings
 from forktrace.collector.spool import Spool
@@ -58,7 +60,10 @@ class Collector:
             if embedded
             else None,
         )
-        self.intake = Intake(self.spool, settings.token)
+        self.metrics = Metrics()
+        self.metrics.observe_spool(lambda: self.spool.pending_bytes)
+        self.metrics.observe_inserter(self.inserter)
+        self.intake = Intake(self.spool, settings.tokens, settings.effective_limits, self.metrics)
 
     def _connect(self, **client_settings: Any) -> Any:
         return store.connect(
@@ -70,12 +75,16 @@ class Collector:
         return store.describe(self.settings.clickhouse, self.settings.engine_path)
 
     @property
+    def _scheme(self) -> str:
+        return "https" if self.settings.tls else "http"
+
+    @property
     def grpc_endpoint(self) -> str:
-        return f"http://{_host_port(self.settings.host, self.grpc_port)}"
+        return f"{self._scheme}://{_host_port(self.settings.host, self.grpc_port)}"
 
     @property
     def http_endpoint(self) -> str:
-        return f"http://{_host_port(self.settings.host, self.http_port)}"
+        return f"{self._scheme}://{_host_port(self.settings.host, self.http_port)}"
 
     async def start(self) -> None:
         settings = self.settings
@@ -86,30 +95,43 @@ class Collector:
         redaction.apply(self._admin, settings.redact)
         self.query_client = self._connect(readonly=1)
         self.recovered_segments = len(self.spool.start())
+        self.metrics.replayed_segments.inc(self.recovered_segments)
         self.inserter.start()
 
         http = HttpReceiver(
             self.intake,
-            max_request_bytes=settings.max_request_bytes,
             retry_after_seconds=settings.retry_after_seconds,
             query_client=self.query_client,
         )
-        self._runner = web.AppRunner(http.app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            http.app, handle_signals=False, access_log=None, **HttpReceiver.runner_options
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.host, settings.http_port)
+        ssl_context = (
+            tls.http_context(settings.tls_cert, settings.tls_key)
+            if settings.tls_cert and settings.tls_key
+            else None
+        )
+        site = web.TCPSite(self._runner, settings.host, settings.http_port, ssl_context=ssl_context)
         await site.start()
         self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
         self._grpc = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", settings.max_request_bytes),
+                # grpc applies it to the message as received and after decompression
+                ("grpc.max_receive_message_length", self.intake.limits.max_decompressed_bytes),
                 ("grpc.so_reuseport", 0),
             ]
         )
         self._grpc.add_generic_rpc_handlers(
             (GrpcReceiver(self.intake, retry_after_seconds=settings.retry_after_seconds).handler(),)
         )
-        self.grpc_port = self._grpc.add_insecure_port(_host_port(settings.host, settings.grpc_port))
+        address = _host_port(settings.host, settings.grpc_port)
+        if settings.tls_cert and settings.tls_key:
+            credentials = tls.grpc_credentials(settings.tls_cert, settings.tls_key)
+            self.grpc_port = self._grpc.add_secure_port(address, credentials)
+        else:
+            self.grpc_port = self._grpc.add_insecure_port(address)
         if not self.grpc_port:
             raise OSError(
                 f"cannot listen for gRPC on {_host_port(settings.host, settings.grpc_port)}"
@@ -122,7 +144,8 @@ class Collector:
                 http_endpoint=self.http_endpoint,
                 grpc_endpoint=self.grpc_endpoint,
                 storage=self.storage,
-                token=settings.token,
+                token=settings.tokens.read,
+                ca_file=str(settings.tls_cert) if settings.tls_cert else None,
             ),
         )
 
@@ -156,17 +179,16 @@ def run_forever(settings: CollectorSettings, announce: Callable[[str], None] = p
         announce(f"  OTLP/gRPC  {collector.grpc_endpoint}")
         announce(f"  OTLP/HTTP  {collector.http_endpoint}/v1/traces")
         announce(f"  SQL        {collector.http_endpoint}/api/sql (read-only)")
+        announce(f"  metrics    {collector.http_endpoint}/metrics")
         announce(f"  storage    {collector.storage}")
         announce(f"  spool      {settings.spool_path}")
         if collector.recovered_segments:
             announce(
                 f"  replaying {collector.recovered_segments} spooled segment(s) from the last run"
             )
-        if not settings.loopback_only and not settings.token:
-            announce(
-                f"WARNING: listening on {settings.host} without a token: anyone who can reach "
-                "this address can write traces and read them. Set --token or FORKTRACE_TOKEN."
-            )
+        warning = settings.exposure_warning()
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         announce("Ctrl-C to stop.")
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from forktrace.collector import config
+from forktrace.collector.auth import Tokens
+from forktrace.collector.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -16,11 +20,15 @@ class CollectorSettings:
     host: str = "127.0.0.1"
     grpc_port: int = 4317
     http_port: int = 4318
-    token: str | None = None  # bearer token required on every request when set
+    token: str | None = None  # bearer token for writing and reading (both kinds)
+    write_token: str | None = None  # OTLP ingest only (overrides token for writing)
+    read_token: str | None = None  # the SQL endpoint only (overrides token for reading)
+    tls_cert: Path | None = None  # PEM certificate (chain) for both receivers
+    tls_key: Path | None = None  # its PEM private key
     batch_spans: int = 20_000  # a spool segment is sealed and inserted past this many spans
     batch_age: float = 1.0  # ... or once its first request is this old (seconds)
     spool_limit_bytes: int = 1024 * 1024 * 1024  # past this much un-inserted data: 429
-    max_request_bytes: int = 16 * 1024 * 1024  # request body limit, after decompression
+    limits: Limits = field(default_factory=Limits)  # what one request may hold
     insert_workers: int = 2  # concurrent inserts (the engine decodes each on its own thread)
     retry_after_seconds: int = 5  # what a 429 / RESOURCE_EXHAUSTED tells the exporter
     redact: str | None = None  # redaction rules (forktrace.redaction format); None: the defaults
@@ -47,8 +55,14 @@ class CollectorSettings:
             errors.append(f"batch-spans must be at least 1, got {self.batch_spans}")
         if self.batch_age <= 0:
             errors.append(f"batch-age must be positive, got {self.batch_age}")
-        if self.spool_limit_bytes < self.max_request_bytes:
+        errors.extend(self.limits.validate())
+        if self.spool_limit_bytes < self.limits.max_request_bytes:
             errors.append("the spool limit must be at least the request size limit")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            errors.append("--tls-cert and --tls-key go together")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not Path(path).is_file():
+                errors.append(f"no such file: {path}")
         if self.clickhouse and not self.clickhouse.startswith(("http://", "https://", "chdb://")):
             errors.append(f"--clickhouse wants an http(s):// URL, got {self.clickhouse!r}")
         if errors:
@@ -56,7 +70,40 @@ class CollectorSettings:
 
     @property
     def loopback_only(self) -> bool:
-        return self.host in ("127.0.0.1", "::1", "localhost")
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name: it may resolve to anything
+            return False
+
+    @property
+    def effective_limits(self) -> Limits:
+        """The limits as enforced: no request may inflate past the spool limit,
+        since it could never be spooled."""
+        limits = self.limits
+        if limits.max_decompressed_bytes <= self.spool_limit_bytes:
+            return limits
+        return dataclasses.replace(limits, max_decompressed_bytes=self.spool_limit_bytes)
+
+    @property
+    def tokens(self) -> Tokens:
+        return Tokens.resolve(self.token, self.write_token, self.read_token)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    def exposure_warning(self) -> str | None:
+        """One line for stderr when other machines may reach an endpoint no token guards."""
+        unprotected = self.tokens.unprotected
+        if self.loopback_only or not unprotected:
+            return None
+        kinds = " and ".join(f"{access.value} traces" for access in unprotected)
+        return (
+            f"WARNING: listening on {self.host} without a token: anyone who can reach it can "
+            f"{kinds}; set --token (or --write-token and --read-token)."
+        )
 
     @property
     def engine_path(self) -> Path:

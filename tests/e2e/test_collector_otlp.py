@@ -108,7 +108,13 @@ class CollectorProcess:
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
     process = CollectorProcess(
-        tmp_path_factory.mktemp("collector"), "--batch-age", "0.1", "--max-request-mb", "1"
+        tmp_path_factory.mktemp("collector"),
+        "--batch-age",
+        "0.1",
+        "--max-request-mb",
+        "1",
+        "--max-decompressed-mb",
+        "1",
     ).start()
     try:
         yield process
