@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import platform
 import sys
 import time
@@ -489,6 +490,71 @@ def _llama_index() -> Workload:
     )
 
 
+def _autogen() -> Workload:
+    from autogen_agentchat.agents import AssistantAgent
+    from autogen_agentchat.teams import DiGraphBuilder, GraphFlow
+    from autogen_core import FunctionCall
+    from autogen_core.models import CreateResult, RequestUsage
+    from autogen_ext.models.replay import ReplayChatCompletionClient
+
+    tools_ok = {
+        "vision": False,
+        "function_calling": True,
+        "json_output": False,
+        "family": "unknown",
+        "structured_output": False,
+    }
+
+    async def look_up(topic: str) -> str:
+        """Look a topic up."""
+        return f"facts about {topic}"
+
+    def researcher(topic: str) -> AssistantAgent:
+        call = CreateResult(
+            finish_reason="function_calls",
+            content=[
+                FunctionCall(id=topic, name="look_up", arguments=json.dumps({"topic": topic}))
+            ],
+            usage=RequestUsage(prompt_tokens=11, completion_tokens=7),
+            cached=False,
+            thought=f"I should look {topic} up",
+        )
+        client = ReplayChatCompletionClient([call, f"notes on {topic}"], model_info=tools_ok)
+        return AssistantAgent(topic, model_client=client, tools=[look_up], reflect_on_tool_use=True)
+
+    def talker(name: str) -> AssistantAgent:
+        return AssistantAgent(name, model_client=ReplayChatCompletionClient([f"{name} done"]))
+
+    # The replay client warns on every call ("Token count has been done only on string
+    # content"): printing those lines would dominate the times.
+    logging.getLogger("autogen_core.events").setLevel(logging.ERROR)
+
+    def run() -> Any:
+        # A GraphFlow: a planner fans out to four researchers (concurrent; each a model
+        # call with a tool call, the tool, a final model call), joined by an editor.
+        builder = DiGraphBuilder()
+        planner, editor = talker("planner"), talker("editor")
+        builder.add_node(planner).add_node(editor)
+        for topic in ("tides", "winds", "waves", "currents"):
+            worker = researcher(topic)
+            builder.add_node(worker).add_edge(planner, worker).add_edge(worker, editor)
+        flow = GraphFlow(participants=builder.get_participants(), graph=builder.build())
+        return asyncio.run(flow.run(task="survey"))
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        from openinference.instrumentation.autogen_agentchat import (
+            AutogenAgentChatInstrumentor,
+        )
+
+        instrumentor = AutogenAgentChatInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        return instrumentor.uninstrument
+
+    return Workload(
+        "autogen-agentchat", "openinference-instrumentation-autogen-agentchat", run, openinference
+    )
+
+
 class _Toggle(SpanProcessor):
     """A span processor that can be switched off (a provider cannot drop one)."""
 
@@ -514,6 +580,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "dspy": _dspy,
     "smolagents": _smolagents,
     "llama-index": _llama_index,
+    "autogen": _autogen,
 }
 
 
