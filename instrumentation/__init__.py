@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 from forktrace.config import ConfigError
 from forktrace.context import Lineage, LineageSpanProcessor, current_lineage, wrap
+from forktrace.delivery import dropped_spans
 from forktrace.fork import Branch, Fork, branch, current_fork
 from forktrace.integrations import instrument, uninstrument
 from forktrace.propagation import branch_from
@@ -62,6 +63,7 @@ __all__ = [
     "current_fork",
     "current_lineage",
     "decision",
+    "dropped_spans",
     "fork",
     "handoff",
     "init",

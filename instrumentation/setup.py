@@ -10,7 +10,7 @@ here and only here, so ``import forktrace`` loads no gRPC.
 A dead or slow collector never blocks the agent: spans go to a bounded queue
 (``OTEL_BSP_MAX_QUEUE_SIZE``, default 2048; overflow is dropped), exports give
 up after a short timeout, and shutdown waits at most that timeout plus a
-second.
+second. What was lost is counted: ``forktrace.dropped_spans()``.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from forktrace import __version__, text
 from forktrace.config import Config, resolve
 from forktrace.context import INSTRUMENTATION_SCOPE, LineageSpanProcessor
+from forktrace.delivery import CountingBatchSpanProcessor
 from forktrace.redaction import Redactor, RedactSpec
 
 logger = logging.getLogger("forktrace")
@@ -42,7 +43,7 @@ class _State:
     arguments: dict[str, Any]
     provider: TracerProvider
     owns_provider: bool
-    exporting: BatchSpanProcessor | None
+    exporting: CountingBatchSpanProcessor | None
 
 
 _lock = threading.Lock()
@@ -169,6 +170,8 @@ def shutdown() -> None:
     )
     if to_stop is not None:
         _within(state.config.export_timeout.value + 1.0, to_stop.shutdown)
+    if state.exporting is not None:
+        state.exporting.report()
 
 
 def _within(seconds: float, fn: Any) -> None:
@@ -213,7 +216,7 @@ def _join_provider(config: Config, explicit: TracerProvider | None) -> tuple[Tra
     return provider, True
 
 
-def _export_processor(config: Config) -> BatchSpanProcessor | None:
+def _export_processor(config: Config) -> CountingBatchSpanProcessor | None:
     try:
         exporter = _otlp_exporter(config)
     except Exception:
@@ -224,7 +227,7 @@ def _export_processor(config: Config) -> BatchSpanProcessor | None:
         from forktrace.redact_export import RedactingSpanExporter
 
         exporter = RedactingSpanExporter(exporter, Redactor(config.redact.value))
-    return BatchSpanProcessor(exporter)
+    return CountingBatchSpanProcessor(exporter)
 
 
 def _otlp_exporter(config: Config) -> SpanExporter:
