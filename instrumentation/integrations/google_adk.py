@@ -1,4 +1,4 @@
-"""Google ADK: its own GenAI spans, enriched; a plugin and two wrappers for what they lack.
+"""Google ADK: its own GenAI spans, enriched; a plugin and wrappers for what they lack.
 
 ADK (2.x, telemetry schema 2, the default) traces its work with OpenTelemetry
 under the instrumentation scope ``gcp.vertex.agent``: ``invoke_workflow``,
@@ -20,12 +20,11 @@ no duplicates; it adds:
   open (ADK ends it on the response carrying a finish reason, before any
   plugin's after-model callback runs): input messages, output text, function
   calls, thought parts as reasoning text, and error responses as errors;
-- a wrapper around ``parallel_agent._merge_agent_run``, which runs a
-  ``ParallelAgent``'s sub-agents concurrently: a fork (strategy ``all``) with
-  one branch per sub-agent, each sub-agent's run driven in its branch's
-  context, so its spans carry the branch's lineage. A branch ends
-  ``completed`` (or escalated), ``failed`` (the error) or ``cancelled`` (a
-  sibling escalated or failed).
+- parallel work as forks (see :mod:`forktrace.integrations._adk_forks`): a
+  ``ParallelAgent``'s sub-agents, and the nodes a ``Workflow`` fan-out starts
+  at once, each a branch of one fork (strategy ``all``), its spans carrying
+  the branch's lineage. A branch ends ``completed`` (or escalated),
+  ``failed`` (the error) or ``cancelled`` (a sibling escalated or failed).
 
 Content follows forktrace's capture switch, not ADK's. uninstrument() turns
 the enricher and the plugin inert, removes the plugin from the runners it was
@@ -36,20 +35,17 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
 from opentelemetry.trace import Status, StatusCode
 
 from forktrace import semconv
-from forktrace.context import current_lineage, with_lineage
+from forktrace.integrations._adk_forks import parent_agent, wrap_forks
 from forktrace.integrations._enrich import Enricher, enrich_global_spans
 from forktrace.integrations._shared import (
-    ForkSpans,
     LlmResult,
     field_of,
     mark_error,
@@ -91,20 +87,11 @@ def _enrich(span: Span, parent_context: Context | None) -> None:
             attributes[semconv.KIND] = kind.value
         # ADK passes its contexts by value and they carry no forktrace lineage
         # naming the agent: the agent a span runs in is its parent span's.
-        agent = _parent_agent(parent_context)
+        agent = parent_agent(parent_context)
         if agent is not None:
             attributes[semconv.AGENT_NAME] = agent
     if attributes:
         span.set_attributes(attributes)
-
-
-def _parent_agent(parent_context: Context | None) -> str | None:
-    parent = trace.get_current_span(parent_context)
-    attributes = getattr(parent, "attributes", None)
-    if not attributes:
-        return None
-    agent = attributes.get(semconv.AGENT_NAME)
-    return agent if isinstance(agent, str) and agent else None
 
 
 # --- model calls: what ADK's generate_content span lacks -----------------------------
@@ -252,91 +239,6 @@ def _tool_error(error: BaseException) -> None:
         report("google_adk.tool_error", exc)
 
 
-# --- ParallelAgent: a fork, one branch per sub-agent ---------------------------------
-
-
-def _label(run: Any, index: int) -> str:
-    # A sub-agent's run is its run_async generator, not yet started: its
-    # frame holds the agent.
-    frame = getattr(run, "ag_frame", None)
-    agent = frame.f_locals.get("self") if frame is not None else None
-    name = getattr(agent, "name", None)
-    return str(name) if name else f"sub_agent[{index}]"
-
-
-def _fork_context() -> tuple[Context, str]:
-    """The context the fork opens in (the ParallelAgent's span, its agent lineage)."""
-    parent = otel_context.get_current()
-    agent = _parent_agent(parent) or "parallel"
-    lineage = current_lineage(parent)
-    if lineage is not None:
-        parent = with_lineage(lineage.in_agent(agent), parent)
-    return parent, agent
-
-
-async def _in_branch(fork: ForkSpans, run: AsyncGenerator[Any, None], label: str) -> Any:
-    """Drive one sub-agent's run in its branch's context, attached only while it runs."""
-    span, context = fork.branch(label)
-    outcome, reason, error = semconv.BranchOutcome.CANCELLED, "cancelled", None
-    try:
-        while True:
-            token = otel_context.attach(context)
-            try:
-                event = await run.__anext__()
-            except StopAsyncIteration:
-                outcome, reason = semconv.BranchOutcome.COMPLETED, None
-                return
-            finally:
-                otel_context.detach(token)
-            if getattr(getattr(event, "actions", None), "escalate", False):
-                # The ParallelAgent stops every branch on this event, this one too.
-                outcome, reason = semconv.BranchOutcome.COMPLETED, "escalated"
-            yield event
-    except Exception as exc:
-        outcome, reason, error = semconv.BranchOutcome.FAILED, f"{type(exc).__name__}: {exc}", exc
-        raise
-    finally:
-        try:
-            await run.aclose()
-        finally:
-            try:
-                fork.end_branch(span, outcome, reason, error=error)
-            except Exception as exc:
-                report("google_adk.end_branch", exc)
-
-
-async def _forked_merge(
-    merge: Callable[..., AsyncGenerator[Any, None]], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    runs = list(args[0] if args else kwargs.pop("agent_runs"))
-    rest = args[1:]
-    try:
-        labels = [_label(run, index) for index, run in enumerate(runs)]
-        parent, agent = _fork_context()
-        fork = ForkSpans(agent, semconv.ForkStrategy.ALL, parent)
-        runs = [_in_branch(fork, run, label) for run, label in zip(runs, labels, strict=True)]
-    except Exception as exc:
-        report("google_adk.fork", exc)
-        fork = None
-    merged = merge(runs, *rest, **kwargs)
-    try:
-        async for event in merged:
-            yield event
-    finally:
-        try:
-            await merged.aclose()
-        finally:
-            if fork is not None:
-                try:
-                    fork.end()
-                except Exception as exc:
-                    report("google_adk.end_fork", exc)
-
-
-def _merge_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    return _forked_merge(wrapped, tuple(args), dict(kwargs))
-
-
 # --- registration --------------------------------------------------------------------
 
 
@@ -350,7 +252,6 @@ class Instrumentor:
 
     def instrument(self, **options: Any) -> None:
         from google.adk import runners
-        from google.adk.agents import parallel_agent
         from google.adk.telemetry import _instrumentation
 
         self._enricher = enrich_global_spans("google_adk", SCOPE_PREFIX, _enrich)
@@ -359,7 +260,7 @@ class Instrumentor:
         self._patches.wrap(
             _instrumentation.InferenceScope, "record_llm_response", _record_llm_response
         )
-        self._patches.wrap(parallel_agent, "_merge_agent_run", _merge_wrapper)
+        wrap_forks(self._patches)
 
     def _runner_init(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
         wrapped(*args, **kwargs)

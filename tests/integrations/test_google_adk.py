@@ -17,8 +17,10 @@ from google.adk.agents import parallel_agent as parallel_module  # noqa: E402
 from google.adk.models.base_llm import BaseLlm  # noqa: E402
 from google.adk.models.llm_response import LlmResponse  # noqa: E402
 from google.adk.runners import InMemoryRunner, Runner  # noqa: E402
+from google.adk.telemetry import node_tracing  # noqa: E402
 from google.adk.telemetry._instrumentation import InferenceScope  # noqa: E402
 from google.adk.tools.tool_context import ToolContext  # noqa: E402
+from google.adk.workflow import JoinNode, Workflow  # noqa: E402
 from google.genai import types  # noqa: E402
 from opentelemetry.trace import StatusCode  # noqa: E402
 
@@ -26,6 +28,12 @@ import forktrace  # noqa: E402
 from forktrace import semconv  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ParallelAgent
+WORKFLOW_METHODS = (
+    "_seed_start_triggers",
+    "_buffer_downstream_triggers",
+    "_start_node_task",
+    "_cleanup_all_tasks",
+)
 
 
 class Gate:
@@ -302,24 +310,27 @@ async def test_recovered_tool_errors_and_model_errors_are_errors_in_a_run_that_g
 
 
 async def test_uninstrument_restores_adk(spans: Spans) -> None:
-    originals = (
-        Runner.__dict__["__init__"],
-        InferenceScope.__dict__["record_llm_response"],
-        parallel_module.__dict__["_merge_agent_run"],
-    )
+    wrapped = [
+        (Runner, "__init__"),
+        (InferenceScope, "record_llm_response"),
+        (parallel_module, "_merge_agent_run"),
+        (node_tracing, "start_as_current_node_span"),
+        *((Workflow, name) for name in WORKFLOW_METHODS),
+    ]
+    originals = [owner.__dict__[name] for owner, name in wrapped]
     forktrace.instrument("google-adk")
     agent = LlmAgent(name="solo", model=Scripted(script=[say("hi")]))
     runner = InMemoryRunner(agent=agent, app_name="tests")
     assert [p.name for p in runner.plugin_manager.plugins] == ["forktrace"]
-    assert Runner.__dict__["__init__"] is not originals[0]
+    assert all(
+        owner.__dict__[name] is not o for (owner, name), o in zip(wrapped, originals, strict=True)
+    )
     forktrace.uninstrument()
 
     assert runner.plugin_manager.plugins == []
-    assert (
-        Runner.__dict__["__init__"],
-        InferenceScope.__dict__["record_llm_response"],
-        parallel_module.__dict__["_merge_agent_run"],
-    ) == originals
+    assert all(
+        owner.__dict__[name] is o for (owner, name), o in zip(wrapped, originals, strict=True)
+    )
     spans.clear()
     await run_agent(ParallelAgent(name="pair", sub_agents=[agent.clone()]))
     assert spans.all(), "ADK still traces itself"
@@ -329,13 +340,14 @@ async def test_uninstrument_restores_adk(spans: Spans) -> None:
 async def test_an_internal_error_never_breaks_the_agent(
     spans: Spans, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from forktrace.integrations import google_adk as integration
+    from forktrace.integrations import _adk_forks, google_adk
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("forktrace bug")
 
-    for name in ("_parent_agent", "_add_response", "set_content", "_label"):
-        monkeypatch.setattr(integration, name, broken)
+    for name in ("parent_agent", "_add_response", "set_content"):
+        monkeypatch.setattr(google_adk, name, broken)
+    monkeypatch.setattr(_adk_forks, "_label", broken)
     forktrace.instrument("google-adk")
     workers = [
         LlmAgent(
@@ -417,3 +429,78 @@ async def test_an_escalating_branch_cancels_its_siblings(spans: Spans) -> None:
         if b.attributes[semconv.BRANCH_LABEL] == "quitter"
     ]
     assert quitter_branch.attributes[semconv.BRANCH_OUTCOME_REASON] == "escalated"
+
+
+def plan(node_input: str) -> str:
+    return f"plan for {node_input}"
+
+
+def edit(node_input: dict[str, Any]) -> str:
+    return "edited " + ", ".join(sorted(node_input))
+
+
+async def test_a_workflow_fan_out_is_a_fork_with_one_branch_per_node(spans: Spans) -> None:
+    forktrace.instrument("google-adk")
+    cities = ["Oslo", "Lima", "Pune", "Kobe"]
+    gate = Gate(len(cities))
+    workers = tuple(
+        LlmAgent(
+            name=f"weather_{city.lower()}",
+            model=Scripted(
+                script=[call("lookup", {"city": city}, f"call_{city}"), say(f"{city} done")],
+                gate=gate,
+            ),
+            tools=[lookup],
+        )
+        for city in cities
+    )
+    flow = Workflow(name="survey", edges=[("START", plan, workers, JoinNode(name="join"), edit)])
+    with forktrace.run("weather"):
+        texts = await run_agent(flow)
+    assert sorted(f"{city} done" for city in cities) == sorted(t for t in texts if "done" in t)
+    assert gate.peak == len(cities)
+
+    (fork,) = spans.kind(semconv.Kind.FORK)
+    assert spans.parent(fork) is spans.one("invoke_workflow survey")
+    assert fork.attributes[semconv.FORK_NAME] == "plan"
+    assert fork.attributes[semconv.FORK_BRANCH_COUNT] == 4
+    branches = {b.attributes[semconv.BRANCH_LABEL]: b for b in spans.kind(semconv.Kind.BRANCH)}
+    assert set(branches) == {worker.name for worker in workers}
+    for name, branch in branches.items():
+        assert spans.parent(branch) is fork
+        assert branch.attributes[semconv.BRANCH_OUTCOME] == "completed"
+        (agent,) = spans.children(branch)
+        assert agent.name == f"invoke_agent {name}"
+        for span in [agent, *_descendants(spans, agent)]:
+            assert span.attributes[semconv.BRANCH_ID] == span_id(branch)
+            assert span.attributes[semconv.AGENT_NAME] == name
+    # The join and what follows it run after the fork, outside its branches.
+    join = spans.one("invoke_node join")
+    assert fork.end_time <= join.start_time
+    assert semconv.BRANCH_ID not in join.attributes
+    assert semconv.BRANCH_ID not in spans.one("invoke_node edit").attributes
+
+
+async def test_a_failing_workflow_node_fails_its_branch(spans: Spans) -> None:
+    forktrace.instrument("google-adk")
+
+    def fine(node_input: str) -> str:
+        return "fine"
+
+    def broken(node_input: str) -> str:
+        raise ValueError("node broke")
+
+    flow = Workflow(name="flow", edges=[("START", plan, (fine, broken), JoinNode(name="join"))])
+    with forktrace.run("failing"), pytest.raises(ValueError, match="node broke"):
+        await run_agent(flow)  # ADK's own error, passed through untouched
+
+    (fork,) = spans.kind(semconv.Kind.FORK)
+    assert fork.end_time is not None
+    outcomes = {
+        b.attributes[semconv.BRANCH_LABEL]: b.attributes[semconv.BRANCH_OUTCOME]
+        for b in spans.kind(semconv.Kind.BRANCH)
+    }
+    assert outcomes["broken"] == "failed"
+    assert outcomes["fine"] in ("completed", "cancelled")
+    (failed,) = [b for b in spans.kind(semconv.Kind.BRANCH) if b.name == "branch broken"]
+    assert "node broke" in failed.attributes[semconv.BRANCH_OUTCOME_REASON]
