@@ -356,6 +356,7 @@ async def _tool_run(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 def _team_run_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     stream = wrapped(*args, **kwargs)
     try:
+        team = str(getattr(instance, "_team_id", ""))
         name = str(getattr(instance, "name", None) or type(instance).__name__)
         span = start_span(
             f"invoke_workflow {name}",
@@ -366,10 +367,10 @@ def _team_run_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
     except Exception as exc:
         report("autogen.team_start", exc)
         return stream
-    return _traced_team(stream, span)
+    return _traced_team(stream, span, team)
 
 
-async def _traced_team(stream: Any, span: Any) -> AsyncIterator[Any]:
+async def _traced_team(stream: Any, span: Any, team: str) -> AsyncIterator[Any]:
     # The team's embedded runtime starts in the first step, in the team span's
     # context: every message handler of this run inherits it.
     error: BaseException | None = None
@@ -385,6 +386,12 @@ async def _traced_team(stream: Any, span: Any) -> AsyncIterator[Any]:
         error = exc
         raise
     finally:
+        fan_outs = _state.fan_outs
+        if fan_outs is not None:
+            try:
+                fan_outs.close_team(team)
+            except Exception as exc:
+                report("autogen.team_end", exc)
         end_span(span, error)
 
 
@@ -394,53 +401,87 @@ async def _traced_team(stream: Any, span: Any) -> AsyncIterator[Any]:
 @dataclass
 class _Fork:
     spans: ForkSpans
-    remaining: int
+    remaining: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def branch_done(self) -> None:
-        with self.lock:
-            self.remaining -= 1
-            last = self.remaining == 0
-        if last:
-            self.spans.end()
 
-
-@dataclass
+@dataclass(eq=False)
 class _Branch:
     fork: _Fork
     span: Any
     context: Context
+    team: str
+    started: bool = False
+    ended: bool = False
+
+    def end(self, outcome: semconv.BranchOutcome, reason: str | None, error: Any = None) -> None:
+        """End this branch once (its turn, or its team stopping first), the fork with its last."""
+        fork = self.fork
+        with fork.lock:
+            if self.ended:
+                return
+            self.ended = True
+            fork.remaining -= 1
+            last = fork.remaining == 0
+        fork.spans.end_branch(self.span, outcome, reason, error=error)
+        if last:
+            fork.spans.end()
 
 
 class _FanOuts:
-    """Branches waiting for their speaker's container, by (team key, participant topic)."""
+    """Open branches: waiting for their speaker's container by (team id, participant
+    topic), and all of a team's, to close what its run leaves behind."""
 
     def __init__(self) -> None:
         self._pending: dict[tuple[str, str], _Branch] = {}
+        self._by_team: dict[str, list[_Branch]] = {}
         self._lock = threading.Lock()
 
     def open(self, manager: Any, speakers: list[str]) -> None:
         topics = manager._participant_name_to_topic_type
-        key = str(manager.id.key)
-        strategy = semconv.ForkStrategy.ALL
-        fork = _Fork(ForkSpans(str(manager._name), strategy, otel_context.get_current()), 0)
-        fork.spans.span.set_attribute("autogen.speakers", list(speakers))
+        team = str(manager.id.key)  # the team id: the key of all the team's agents
+        spans = ForkSpans(str(manager._name), semconv.ForkStrategy.ALL, otel_context.get_current())
+        spans.span.set_attribute("autogen.speakers", list(speakers))
+        fork = _Fork(spans, remaining=len(speakers))
         for speaker in speakers:
-            span, ctx = fork.spans.branch(speaker)
-            fork.remaining += 1
+            span, ctx = spans.branch(speaker)
+            branch = _Branch(fork, span, ctx, team)
             with self._lock:
-                self._pending[(key, topics[speaker])] = _Branch(fork, span, ctx)
+                self._pending[(team, topics[speaker])] = branch
+                self._by_team.setdefault(team, []).append(branch)
 
     def take(self, container: Any) -> _Branch | None:
         with self._lock:
-            return self._pending.pop((str(container.id.key), str(container.id.type)), None)
+            branch = self._pending.pop((str(container.id.key), str(container.id.type)), None)
+        if branch is not None:
+            branch.started = True
+        return branch
+
+    def done(self, branch: _Branch) -> None:
+        with self._lock:
+            branches = self._by_team.get(branch.team)
+            if branches is not None and branch in branches:
+                branches.remove(branch)
+
+    def close_team(self, team: str) -> None:
+        """The team's run ended: its branches still open were cancelled or never ran."""
+        with self._lock:
+            branches = self._by_team.pop(team, [])
+            for key in [key for key in self._pending if key[0] == team]:
+                del self._pending[key]
+        for branch in branches:
+            if branch.started:
+                branch.end(semconv.BranchOutcome.CANCELLED, "the team run ended first")
+            else:
+                branch.end(semconv.BranchOutcome.ABANDONED, "the team run ended before it ran")
 
 
 async def _log_speaker_selection(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     speakers = kwargs.get("speaker_names", args[0] if args else None)
-    if isinstance(speakers, list) and len(set(speakers)) > 1 and _state.fan_outs is not None:
+    fan_outs = _state.fan_outs
+    if isinstance(speakers, list) and len(set(speakers)) > 1 and fan_outs is not None:
         try:
-            _state.fan_outs.open(instance, speakers)
+            fan_outs.open(instance, speakers)
         except Exception as exc:
             report("autogen.fork", exc)
     return await wrapped(*args, **kwargs)
@@ -471,30 +512,25 @@ async def _container_message(wrapped: Any, instance: Any, args: Any, kwargs: Any
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
         if branch is not None:
-            _end_branch(branch, exc)
+            _end_branch(fan_outs, branch, exc)
         raise
     finally:
         if token is not None:
             otel_context.detach(token)
     if branch is not None:
-        _end_branch(branch, None)
+        _end_branch(fan_outs, branch, None)
     return result
 
 
-def _end_branch(branch: _Branch, error: BaseException | None) -> None:
+def _end_branch(fan_outs: _FanOuts, branch: _Branch, error: BaseException | None) -> None:
     try:
+        fan_outs.done(branch)
         if error is None:
-            branch.fork.spans.end_branch(branch.span, semconv.BranchOutcome.COMPLETED)
-        else:
-            outcome = (
-                semconv.BranchOutcome.FAILED
-                if isinstance(error, Exception)
-                else semconv.BranchOutcome.CANCELLED
-            )
-            branch.fork.spans.end_branch(
-                branch.span, outcome, f"{type(error).__name__}: {error}", error=error
-            )
-        branch.fork.branch_done()
+            branch.end(semconv.BranchOutcome.COMPLETED, None)
+        elif isinstance(error, Exception):
+            branch.end(semconv.BranchOutcome.FAILED, f"{type(error).__name__}: {error}", error)
+        else:  # cancelled
+            branch.end(semconv.BranchOutcome.CANCELLED, type(error).__name__)
     except Exception as exc:
         report("autogen.branch_end", exc)
 

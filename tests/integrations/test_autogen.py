@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,11 +11,13 @@ from integration_helpers import Spans, require, span_id
 
 require("autogen_agentchat")
 
-from autogen_agentchat.agents import AssistantAgent  # noqa: E402
+from autogen_agentchat.agents import AssistantAgent, BaseChatAgent  # noqa: E402
+from autogen_agentchat.base import Response  # noqa: E402
 from autogen_agentchat.conditions import (  # noqa: E402
     MaxMessageTermination,
     TextMentionTermination,
 )
+from autogen_agentchat.messages import TextMessage  # noqa: E402
 from autogen_agentchat.teams import (  # noqa: E402
     DiGraphBuilder,
     GraphFlow,
@@ -24,7 +27,7 @@ from autogen_agentchat.teams import (  # noqa: E402
 from autogen_agentchat.teams._group_chat._sequential_routed_agent import (  # noqa: E402
     SequentialRoutedAgent,
 )
-from autogen_core import FunctionCall  # noqa: E402
+from autogen_core import CancellationToken, FunctionCall  # noqa: E402
 from autogen_core.models import ChatCompletionClient, CreateResult, RequestUsage  # noqa: E402
 from autogen_ext.models.replay import ReplayChatCompletionClient  # noqa: E402
 
@@ -261,6 +264,51 @@ async def test_a_failing_model_fails_its_branch_only(spans: Spans) -> None:
         for e in fork.events
     }
     assert events["silent"] == "failed"
+
+
+class _Slow(BaseChatAgent):
+    """An agent whose turn waits until it is cancelled."""
+
+    def __init__(self, name: str, started: list[str], all_started: asyncio.Event) -> None:
+        super().__init__(name, "slow")
+        self._started, self._all_started = started, all_started
+
+    @property
+    def produced_message_types(self) -> tuple[type, ...]:
+        return (TextMessage,)
+
+    async def on_messages(self, messages: Any, cancellation_token: CancellationToken) -> Response:
+        self._started.append(self.name)
+        if len(self._started) == len(TOPICS):
+            self._all_started.set()
+        wait = asyncio.ensure_future(asyncio.sleep(60))
+        cancellation_token.link_future(wait)
+        await wait
+        return Response(chat_message=TextMessage(content="late", source=self.name))
+
+    async def on_reset(self, cancellation_token: CancellationToken) -> None:
+        pass
+
+
+async def test_a_cancelled_team_cancels_its_branches_and_ends_the_fork(spans: Spans) -> None:
+    forktrace.instrument("autogen")
+    started: list[str] = []
+    all_started = asyncio.Event()
+    token = CancellationToken()
+    flow = _fan_out([_Slow(topic, started, all_started) for topic in TOPICS])
+    with forktrace.run("cancelled"):
+        run = asyncio.ensure_future(flow.run(task="go", cancellation_token=token))
+        await asyncio.wait_for(all_started.wait(), 30)
+        token.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    (fork,) = spans.kind(semconv.Kind.FORK)  # ended, so exported
+    branches = spans.kind(semconv.Kind.BRANCH)
+    assert sorted(b.attributes[semconv.BRANCH_LABEL] for b in branches) == sorted(TOPICS)
+    assert {b.attributes[semconv.BRANCH_OUTCOME] for b in branches} == {"cancelled"}
+    assert {e.attributes[semconv.BRANCH_OUTCOME] for e in fork.events} == {"cancelled"}
+    assert spans.one("invoke_workflow GraphFlow").status.status_code.name == "ERROR"
 
 
 async def test_streamed_model_calls_and_clients_defined_after_instrument(spans: Spans) -> None:
