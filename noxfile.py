@@ -38,6 +38,9 @@ FRAMEWORKS = {
     "google-adk": ("google-adk", "google_adk"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
+# Test-only packages of one framework's session: AutoGen's OpenAI client, to test that its
+# model calls are recorded once with forktrace's openai integration on.
+FRAMEWORK_TEST_DEPS = {"autogen": ("autogen-ext[openai]>=0.6,<0.8",)}
 
 # The OpenInference instrumentor the benchmark compares against, per framework.
 OPENINFERENCE = {
@@ -59,7 +62,7 @@ OPENINFERENCE = {
 @nox.parametrize("framework", list(FRAMEWORKS))
 def integration(session: nox.Session, framework: str) -> None:
     extra, module = FRAMEWORKS[framework]
-    session.install("-e", f".[{extra}]", *TEST_DEPS)
+    session.install("-e", f".[{extra}]", *TEST_DEPS, *FRAMEWORK_TEST_DEPS.get(framework, ()))
     session.run(
         "pytest",
         f"tests/integrations/test_{module}.py",

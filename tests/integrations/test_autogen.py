@@ -333,6 +333,53 @@ async def test_streamed_model_calls_and_clients_defined_after_instrument(spans: 
     assert "streamed answer" in llm.attributes[semconv.GEN_AI_OUTPUT_MESSAGES]
 
 
+async def _completion(request: Any) -> Any:
+    from aiohttp import web
+
+    return web.json_response(
+        {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "gpt-4o-2024-08-06",  # what AutoGen expects gpt-4o to resolve to
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "from the server"},
+                }
+            ],
+            "usage": {"prompt_tokens": 13, "completion_tokens": 3, "total_tokens": 16},
+        }
+    )
+
+
+@pytest.mark.parametrize("with_openai", [False, True], ids=["autogen", "autogen+openai"])
+async def test_an_openai_client_call_is_one_llm_span(spans: Spans, with_openai: bool) -> None:
+    """With forktrace's openai integration on, it records AutoGen's OpenAI calls, not both."""
+    require("autogen_ext.models.openai")
+    from autogen_ext.models.openai import OpenAIChatCompletionClient
+    from fake_providers import LocalServer
+
+    forktrace.instrument("autogen", *(["openai"] if with_openai else []))
+    with LocalServer({"/v1/chat/completions": _completion}) as server:
+        client = OpenAIChatCompletionClient(
+            model="gpt-4o", api_key="test", base_url=f"{server.url}/v1", max_retries=0
+        )
+        with forktrace.run("openai"):
+            result = await AssistantAgent("asker", model_client=client).run(task="hello?")
+    assert result.messages[-1].content == "from the server"
+
+    (llm,) = spans.kind(semconv.Kind.LLM)
+    assert llm.attributes[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4o"
+    assert llm.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 13
+    assert llm.attributes[semconv.GEN_AI_PROVIDER_NAME] == "openai"
+    assert spans.parent(llm) is spans.one("invoke_agent asker")
+    # The SDK integration reads the provider's answer: its model name; AutoGen's result has none.
+    has_response_model = semconv.GEN_AI_RESPONSE_MODEL in llm.attributes
+    assert has_response_model is with_openai
+
+
 async def test_uninstrument_restores_autogen(spans: Spans) -> None:
     originals = (
         ReplayChatCompletionClient.__dict__["create"],
