@@ -54,6 +54,7 @@ from forktrace.integrations._shared import (
     LlmResult,
     agent_lineage,
     capture_content,
+    child_context,
     end_span,
     llm_attributes,
     message,
@@ -124,21 +125,6 @@ def _model(client: Any) -> str:
     return type(client).__name__
 
 
-def _records_call(client: Any) -> bool:
-    """Whether this call gets an llm span of ours (not nested in one, not left to an SDK's)."""
-    current = trace.get_current_span()
-    attributes = getattr(current, "attributes", None) or {}
-    if attributes.get(semconv.KIND) == semconv.Kind.LLM.value:
-        return False  # a client wrapping another: one model call
-    sdk = _SDK_INTEGRATIONS.get(_provider(client))
-    if sdk is not None:
-        from forktrace.integrations import instrumented
-
-        if sdk in instrumented():
-            return False
-    return True
-
-
 def _messages(messages: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for item in messages or ():
@@ -184,24 +170,44 @@ def _llm_result(result: Any) -> LlmResult:
     return out
 
 
-def _start_llm_span(client: Any, args: Any, kwargs: Mapping[str, Any]) -> SdkSpan | None:
+@dataclass
+class _Call:
+    """A model call: our llm span (None when another span records it) and the context
+    attached while it runs (the span current, the agent's lineage)."""
+
+    span: SdkSpan | None
+    context: Context
+
+
+def _start_call(client: Any, args: Any, kwargs: Mapping[str, Any]) -> _Call | None:
     try:
-        if not _records_call(client):
-            return None
-        model = _model(client)
         parent = otel_context.get_current()
-        agent = _agent_of(trace.get_current_span(parent))
+        current = trace.get_current_span(parent)
+        if (getattr(current, "attributes", None) or {}).get(semconv.KIND) == "llm":
+            return None  # a client wrapping another (ChatCompletionCache): one model call
+        agent = _agent_of(current)
+        lineage = agent_lineage(agent, parent) if agent is not None else None
+        provider = _provider(client)
+        sdk = _SDK_INTEGRATIONS.get(provider)
+        if sdk is not None:
+            from forktrace.integrations import instrumented
+
+            if sdk in instrumented():
+                # That integration records the call; its span gets the agent's lineage.
+                return _Call(None, with_lineage(lineage, parent)) if lineage else None
+        model = _model(client)
         span = start_span(
             f"chat {model}",
             semconv.Kind.LLM,
             operation=semconv.Operation.CHAT,
-            attributes=llm_attributes(_provider(client), model),
-            lineage=agent_lineage(agent, parent) if agent is not None else None,
+            attributes=llm_attributes(provider, model),
+            context=parent,
+            lineage=lineage,
         )
         if capture_content():
             messages = kwargs.get("messages", args[0] if args else None)
             record_input_messages(span, _messages(messages))
-        return span  # type: ignore[return-value]
+        return _Call(span, child_context(span, parent, lineage))  # type: ignore[arg-type]
     except Exception as exc:
         report("autogen.llm_start", exc)
         return None
@@ -216,31 +222,36 @@ def _finish_llm_span(span: Any, result: Any) -> None:
 
 
 async def _create(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    span = _start_llm_span(instance, args, kwargs)
-    if span is None:
+    call = _start_call(instance, args, kwargs)
+    if call is None:
         return await wrapped(*args, **kwargs)
-    token = otel_context.attach(trace.set_span_in_context(span))
+    token = otel_context.attach(call.context)
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        end_span(span, exc)
+        if call.span is not None:
+            end_span(call.span, exc)
         raise
     finally:
         otel_context.detach(token)
-    _finish_llm_span(span, result)
+    if call.span is not None:
+        _finish_llm_span(call.span, result)
     return result
 
 
 def _create_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    span = _start_llm_span(instance, args, kwargs)
-    if span is None:
+    call = _start_call(instance, args, kwargs)
+    if call is None:
         return wrapped(*args, **kwargs)
     try:
         stream = wrapped(*args, **kwargs)
     except BaseException as exc:
-        end_span(span, exc)
+        if call.span is not None:
+            end_span(call.span, exc)
         raise
-    return _traced_stream(stream, span)
+    if call.span is None:
+        return _in_context(stream, call.context)
+    return _traced_stream(_in_context(stream, call.context), call.span)
 
 
 async def _in_context(stream: Any, ctx: Context) -> AsyncIterator[Any]:
@@ -249,22 +260,27 @@ async def _in_context(stream: Any, ctx: Context) -> AsyncIterator[Any]:
     Attaching across a ``yield`` would leak the context into the consumer (and
     detach in another context when the consumer moves on).
     """
-    while True:
-        token = otel_context.attach(ctx)
-        try:
-            item = await stream.__anext__()
-        except StopAsyncIteration:
-            return
-        finally:
-            otel_context.detach(token)
-        yield item
+    try:
+        while True:
+            token = otel_context.attach(ctx)
+            try:
+                item = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                otel_context.detach(token)
+            yield item
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()  # a no-op once exhausted; closes the client's stream otherwise
 
 
 async def _traced_stream(stream: Any, span: Any) -> AsyncIterator[Any]:
     result = None
     error: BaseException | None = None
     try:
-        async for item in _in_context(stream, trace.set_span_in_context(span)):
+        async for item in stream:
             if not isinstance(item, str):
                 result = item  # the final CreateResult
             yield item
@@ -280,9 +296,7 @@ async def _traced_stream(stream: Any, span: Any) -> AsyncIterator[Any]:
             _finish_llm_span(span, result)
         else:
             end_span(span)  # closed before its result: what it saw is all there is
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()  # a no-op once exhausted; closes the client's stream otherwise
+        await stream.aclose()
 
 
 # --- tools ---------------------------------------------------------------------------------
@@ -374,8 +388,9 @@ async def _traced_team(stream: Any, span: Any, team: str) -> AsyncIterator[Any]:
     # The team's embedded runtime starts in the first step, in the team span's
     # context: every message handler of this run inherits it.
     error: BaseException | None = None
+    steps = _in_context(stream, trace.set_span_in_context(span))
     try:
-        async for item in _in_context(stream, trace.set_span_in_context(span)):
+        async for item in steps:
             stop_reason = getattr(item, "stop_reason", None)
             if stop_reason:
                 set_text(span, "autogen.team.stop_reason", stop_reason)
@@ -386,13 +401,20 @@ async def _traced_team(stream: Any, span: Any, team: str) -> AsyncIterator[Any]:
         error = exc
         raise
     finally:
-        fan_outs = _state.fan_outs
-        if fan_outs is not None:
-            try:
-                fan_outs.close_team(team)
-            except Exception as exc:
-                report("autogen.team_end", exc)
-        end_span(span, error)
+        try:
+            await steps.aclose()  # the team's own clean-up, when the consumer stopped early
+        finally:
+            _end_team(span, team, error)
+
+
+def _end_team(span: Any, team: str, error: BaseException | None) -> None:
+    fan_outs = _state.fan_outs
+    if fan_outs is not None:
+        try:
+            fan_outs.close_team(team)
+        except Exception as exc:
+            report("autogen.team_end", exc)
+    end_span(span, error)
 
 
 # --- group chat fan-out as a fork --------------------------------------------------------

@@ -198,6 +198,21 @@ async def test_teams_run_in_forktrace_fork_branches_land_in_them(spans: Spans) -
     assert len(spans.kind(semconv.Kind.AGENT)) == 8
 
 
+async def test_a_team_stream_closed_early_ends_the_team_span(spans: Spans) -> None:
+    forktrace.instrument("autogen")
+    team = RoundRobinGroupChat(
+        [_talker("alice", ["hi bob"]), _talker("bob", ["hi alice"])],
+        termination_condition=MaxMessageTermination(3),
+    )
+    with forktrace.run("peek"):
+        stream = team.run_stream(task="say hi")
+        first = await stream.__anext__()
+        await stream.aclose()
+    assert first.content == "say hi"
+    team_span = spans.one("invoke_workflow RoundRobinGroupChat")
+    assert team_span.status.status_code.name == "UNSET"
+
+
 async def test_a_swarm_handoff_is_a_handoff_span(spans: Spans) -> None:
     forktrace.instrument("autogen")
     transfer = CreateResult(
@@ -375,6 +390,7 @@ async def test_an_openai_client_call_is_one_llm_span(spans: Spans, with_openai: 
     assert llm.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 13
     assert llm.attributes[semconv.GEN_AI_PROVIDER_NAME] == "openai"
     assert spans.parent(llm) is spans.one("invoke_agent asker")
+    assert llm.attributes[semconv.AGENT_NAME] == "asker"
     # The SDK integration reads the provider's answer: its model name; AutoGen's result has none.
     has_response_model = semconv.GEN_AI_RESPONSE_MODEL in llm.attributes
     assert has_response_model is with_openai
