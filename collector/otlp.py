@@ -232,7 +232,16 @@ def accept_json(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Accepted:
     request = ExportTraceServiceRequest()
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, binascii.Error, ValueError, TypeError, RecursionError) as exc:
+    # SystemError: upb's field lookup fails that way on a key holding a lone
+    # UTF-16 surrogate ("\udaf9"), which JSON allows and UTF-8 cannot encode
+    except (
+        json_format.ParseError,
+        binascii.Error,
+        ValueError,
+        TypeError,
+        RecursionError,
+        SystemError,
+    ) as exc:
         raise InvalidRequestError(
             f"the body is not a valid OTLP/JSON trace request: {exc}"
         ) from None
