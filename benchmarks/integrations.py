@@ -555,6 +555,82 @@ def _autogen() -> Workload:
     )
 
 
+def _google_adk() -> Workload:
+    import warnings
+
+    from google.adk.agents import LlmAgent, ParallelAgent
+    from google.adk.models.base_llm import BaseLlm
+    from google.adk.models.llm_response import LlmResponse
+    from google.adk.runners import InMemoryRunner
+    from google.genai import types
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # ParallelAgent
+
+    class Scripted(BaseLlm):
+        """A tool call with a thought part, then the answer."""
+
+        async def generate_content_async(self, llm_request: Any, stream: bool = False) -> Any:
+            topic = self.model
+            usage = types.GenerateContentResponseUsageMetadata(
+                prompt_token_count=11, candidates_token_count=7
+            )
+            if any(content.role == "model" for content in llm_request.contents):
+                yield LlmResponse(
+                    content=types.Content(role="model", parts=[types.Part(text=f"on {topic}")]),
+                    usage_metadata=usage,
+                )
+                return
+            call = types.FunctionCall(name="look_up", args={"topic": topic}, id=topic)
+            yield LlmResponse(
+                content=types.Content(
+                    role="model",
+                    parts=[
+                        types.Part(text=f"I should look {topic} up", thought=True),
+                        types.Part(function_call=call),
+                    ],
+                ),
+                usage_metadata=usage,
+            )
+
+    def look_up(topic: str) -> str:
+        """Look a topic up."""
+        return f"facts about {topic}"
+
+    survey = ParallelAgent(
+        name="survey",
+        sub_agents=[
+            LlmAgent(name=topic, model=Scripted(model=topic), tools=[look_up])
+            for topic in ("tides", "winds", "waves", "currents")
+        ],
+    )
+    message = types.Content(role="user", parts=[types.Part(text="survey")])
+
+    async def go() -> Any:
+        # A Runner per run: forktrace's plugin is added when a Runner is made.
+        runner = InMemoryRunner(agent=survey, app_name="bench")
+        session = await runner.session_service.create_session(app_name="bench", user_id="u")
+        return [
+            event
+            async for event in runner.run_async(
+                user_id="u", session_id=session.id, new_message=message
+            )
+        ]
+
+    def run() -> Any:
+        # A ParallelAgent: four sub-agents at once, each a model call with a tool call,
+        # the tool, a final model call.
+        return asyncio.run(go())
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        from openinference.instrumentation.google_adk import GoogleADKInstrumentor
+
+        instrumentor = GoogleADKInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        return instrumentor.uninstrument
+
+    return Workload("google-adk", "openinference-instrumentation-google-adk", run, openinference)
+
+
 class _Toggle(SpanProcessor):
     """A span processor that can be switched off (a provider cannot drop one)."""
 
@@ -581,6 +657,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "smolagents": _smolagents,
     "llama-index": _llama_index,
     "autogen": _autogen,
+    "google-adk": _google_adk,
 }
 
 
