@@ -97,6 +97,21 @@ def lookup(city: str) -> str:
     return f"{city}: sunny"
 
 
+def weather_agents(cities: list[str], gate: Gate | None = None) -> list[Any]:
+    """One agent per city: it looks its city up, then says it is done."""
+    return [
+        LlmAgent(
+            name=f"weather_{city.lower()}",
+            model=Scripted(
+                script=[call("lookup", {"city": city}, f"call_{city}"), say(f"{city} done")],
+                gate=gate,
+            ),
+            tools=[lookup],
+        )
+        for city in cities
+    ]
+
+
 async def run_agent(agent: Any, prompt: str = "go") -> list[str]:
     """Runs ``agent`` to the end; returns the texts it answered with."""
     runner = InMemoryRunner(agent=agent, app_name="tests")
@@ -192,17 +207,7 @@ async def test_a_parallel_agent_is_a_fork_with_one_branch_per_sub_agent(spans: S
     forktrace.instrument()
     cities = ["Oslo", "Lima", "Pune", "Kobe"]
     gate = Gate(len(cities))
-    workers = [
-        LlmAgent(
-            name=f"weather_{city.lower()}",
-            model=Scripted(
-                script=[call("lookup", {"city": city}, f"call_{city}"), say(f"{city} done")],
-                gate=gate,
-            ),
-            tools=[lookup],
-        )
-        for city in cities
-    ]
+    workers = weather_agents(cities, gate)
     survey = ParallelAgent(name="survey", sub_agents=workers)
     with forktrace.run("weather"):
         texts = await run_agent(survey)
@@ -243,14 +248,7 @@ async def test_a_parallel_agent_is_a_fork_with_one_branch_per_sub_agent(spans: S
 async def test_a_failing_branch_is_failed_and_the_error_reaches_the_caller(spans: Spans) -> None:
     forktrace.instrument("google-adk")
     cities = ["Oslo", "Atlantis", "Pune", "Kobe"]
-    workers = [
-        LlmAgent(
-            name=f"weather_{city.lower()}",
-            model=Scripted(script=[call("lookup", {"city": city}, f"call_{city}"), say("done")]),
-            tools=[lookup],
-        )
-        for city in cities
-    ]
+    workers = weather_agents(cities)
     with forktrace.run("weather"), pytest.raises(LookupError, match="no such city"):
         await run_agent(ParallelAgent(name="survey", sub_agents=workers))
 
@@ -443,17 +441,7 @@ async def test_a_workflow_fan_out_is_a_fork_with_one_branch_per_node(spans: Span
     forktrace.instrument("google-adk")
     cities = ["Oslo", "Lima", "Pune", "Kobe"]
     gate = Gate(len(cities))
-    workers = tuple(
-        LlmAgent(
-            name=f"weather_{city.lower()}",
-            model=Scripted(
-                script=[call("lookup", {"city": city}, f"call_{city}"), say(f"{city} done")],
-                gate=gate,
-            ),
-            tools=[lookup],
-        )
-        for city in cities
-    )
+    workers = tuple(weather_agents(cities, gate))
     flow = Workflow(name="survey", edges=[("START", plan, workers, JoinNode(name="join"), edit)])
     with forktrace.run("weather"):
         texts = await run_agent(flow)
