@@ -71,7 +71,9 @@ from forktrace.integrations._shared import (
 from forktrace.integrations._subclasses import SubclassMethods
 from forktrace.integrations._wrapping import MethodPatches
 
-SCOPE_PREFIX = "autogen"
+SCOPE_PREFIX = (
+    "autogen-core"  # its GenAI spans; the runtime's messaging spans are "autogen <runtime>"
+)
 # Clients whose provider SDK has a forktrace integration of its own.
 _SDK_INTEGRATIONS = {"openai": "openai", "anthropic": "anthropic"}
 
