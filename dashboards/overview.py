@@ -6,7 +6,9 @@ from grafana_foundation_sdk.builders import dashboard
 
 from forktrace.dashboards.panels import (
     add_panels,
+    metrics_panel,
     new_dashboard,
+    prometheus_variable,
     stat_panel,
     table_panel,
     timeseries_panel,
@@ -18,14 +20,79 @@ UID = "forktrace-overview"
 RUNS_IN_RANGE = "SELECT run_id FROM forktrace_runs WHERE $__timeFilter(start)"
 
 
+#: PromQL over the collector's metrics (collector/metrics.py; docs/operations.md).
+COLLECTOR = "forktrace_collector"
+
+
+def collector_row(first_id: int) -> dashboard.Row:
+    """The collector's own health, from Prometheus: collapsed, so a Grafana
+    without a Prometheus datasource shows the rest of the dashboard as before."""
+    panels = [
+        metrics_panel(
+            "Accepted",
+            "Spans and requests acknowledged per second (on disk in the spool), by transport.",
+            {
+                "spans {{transport}}": f"sum by (transport) (rate({COLLECTOR}_accepted_spans_total[$__rate_interval]))",
+                "requests {{transport}}": f"sum by (transport) (rate({COLLECTOR}_accepted_requests_total[$__rate_interval]))",
+            },
+        ),
+        metrics_panel(
+            "Rejected",
+            "Requests refused and spans dropped per second, by reason; 429s (spool full).",
+            {
+                "request: {{reason}}": f"sum by (reason) (rate({COLLECTOR}_rejected_requests_total[$__rate_interval]))",
+                "span: {{reason}}": f"sum by (reason) (rate({COLLECTOR}_rejected_spans_total[$__rate_interval]))",
+                "throttled (429)": f"sum(rate({COLLECTOR}_throttled_requests_total[$__rate_interval]))",
+            },
+            unit="reqps",
+        ),
+        metrics_panel(
+            "Spool",
+            "Bytes acknowledged but not yet in the store: it grows while the store is slow or down.",
+            {"spooled": f"sum({COLLECTOR}_spool_bytes)"},
+            unit="bytes",
+        ),
+        metrics_panel(
+            "Inserted",
+            "Spans and segments inserted per second; failed insert attempts (retried).",
+            {
+                "spans": f"sum(rate({COLLECTOR}_inserted_spans_total[$__rate_interval]))",
+                "segments": f"sum(rate({COLLECTOR}_inserted_segments_total[$__rate_interval]))",
+                "retries": f"sum(rate({COLLECTOR}_insert_retries_total[$__rate_interval]))",
+                "replayed": f"sum(increase({COLLECTOR}_replayed_segments_total[$__rate_interval]))",
+            },
+            span=8,
+        ),
+        metrics_panel(
+            "Insert latency",
+            "One segment insert, 50th and 95th percentile.",
+            {
+                f"p{q}": f"histogram_quantile(0.{q}, sum by (le) (rate({COLLECTOR}_insert_duration_seconds_bucket[$__rate_interval])))"
+                for q in (50, 95)
+            },
+            unit="s",
+        ),
+        metrics_panel(
+            "Truncated values",
+            "Attribute values cut to the value length limit, per second.",
+            {"truncated": f"sum(rate({COLLECTOR}_truncated_values_total[$__rate_interval]))"},
+        ),
+    ]
+    row = dashboard.Row("Collector (Prometheus)").collapsed(True).id(first_id)
+    for panel_id, panel in enumerate(panels, start=first_id + 1):
+        row.with_panel(panel.id(panel_id))
+    return row
+
+
 def build() -> dashboard.Dashboard:
     board = new_dashboard(
         UID,
         "forktrace · Overview",
         "Every run in the time range: status, cost, waste, the slowest and most expensive, "
-        "top agents and tools. Click a run to open it in the run explorer.",
-    )
-    return add_panels(
+        "top agents and tools, and the collector's health. Click a run to open it in the "
+        "run explorer.",
+    ).with_variable(prometheus_variable())
+    board = add_panels(
         board,
         (
             stat_panel(
@@ -219,3 +286,4 @@ def build() -> dashboard.Dashboard:
             ),
         ),
     )
+    return board.with_row(collector_row(first_id=100))

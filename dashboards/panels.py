@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
 from grafana_foundation_sdk.builders import common as common_builders
-from grafana_foundation_sdk.builders import dashboard, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.builders import (
+    dashboard,
+    prometheus,
+    stat,
+    statetimeline,
+    table,
+    timeseries,
+)
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
@@ -19,6 +26,12 @@ RUN_EXPLORER_UID = "forktrace-run-explorer"
 #: Every panel and query reads through the ``datasource`` variable, so the
 #: dashboards work with any ClickHouse datasource, not only the provisioned one.
 DATASOURCE = common.DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE_VARIABLE)
+
+#: The collector's own metrics come from Prometheus, through the ``prometheus``
+#: variable (deploy/ provisions a Prometheus datasource under this uid).
+PROMETHEUS_TYPE = "prometheus"
+PROMETHEUS_UID = "forktrace-prometheus"
+PROMETHEUS = common.DataSourceRef(type_val=PROMETHEUS_TYPE, uid="${prometheus}")
 
 #: Colours of states and outcomes (Grafana's palette), one set for every panel:
 #: value mappings in tables and timelines, node colours in the fork tree.
@@ -96,6 +109,15 @@ def datasource_variable() -> dashboard.DatasourceVariable:
         .label("ClickHouse")
         .type(DATASOURCE_TYPE)
         .current(model.VariableOption(text=DATASOURCE_UID, value=DATASOURCE_UID))
+    )
+
+
+def prometheus_variable() -> dashboard.DatasourceVariable:
+    return (
+        dashboard.DatasourceVariable("prometheus")
+        .label("Prometheus")
+        .type(PROMETHEUS_TYPE)
+        .current(model.VariableOption(text=PROMETHEUS_UID, value=PROMETHEUS_UID))
     )
 
 
@@ -215,6 +237,27 @@ def timeseries_panel(
         .fill_opacity(60)
         .stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
     )
+
+
+def metrics_panel(
+    title: str,
+    description: str,
+    queries: dict[str, str],
+    *,
+    unit: str = "short",
+    span: int = 8,
+) -> timeseries.Panel:
+    """Lines of PromQL ``queries`` (legend -> expression) on the ``prometheus`` variable."""
+    panel = timeseries.Panel().title(title).description(description).datasource(PROMETHEUS)
+    for index, (legend, expr) in enumerate(queries.items()):
+        panel.with_target(
+            prometheus.Dataquery()
+            .datasource(PROMETHEUS)
+            .expr(sql(expr))
+            .legend_format(legend)
+            .ref_id(chr(ord("A") + index))
+        )
+    return panel.height(8).span(span).unit(unit).fill_opacity(10)
 
 
 def state_timeline_panel(

@@ -100,7 +100,7 @@ def test_every_port_is_bound_to_loopback_and_every_volume_is_declared(path: Path
 
 def test_stack_has_clickhouse_grafana_and_the_collector_built_from_this_repo(compose):
     services = compose["services"]
-    assert set(services) == {"clickhouse", "collector", "grafana"}
+    assert set(services) == {"clickhouse", "collector", "grafana", "prometheus"}
     build = services["collector"]["build"]
     assert (COMPOSE.parent / build["context"]).resolve() == REPO
     dockerfile = REPO / build["dockerfile"]
