@@ -260,6 +260,9 @@ MAX_DEPTH = 30  # upb's own limit allows about this many key-value list levels
 
 @cache
 def _wrapper_class() -> Any:
+    """``DepthWrapper { group inner = 1 (a DepthWrapper); Request request = 2 }``.
+    The nesting is group-encoded (start and end tags, no lengths), so the
+    wrappers are the same bytes for every request: a cached prefix and suffix."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
@@ -273,12 +276,12 @@ def _wrapper_class() -> Any:
     file = descriptor_pb2.FileDescriptorProto(
         name="forktrace/collector/limits_depth_wrapper.proto",
         package="forktrace.collector.limits",
-        syntax="proto3",
+        syntax="proto2",
         dependency=[trace_service_pb2.DESCRIPTOR.name],
     )
     message = file.message_type.add(name="DepthWrapper")
     message.field.add(
-        name="inner", number=1, type=kinds.TYPE_MESSAGE, label=kinds.LABEL_OPTIONAL,
+        name="inner", number=1, type=kinds.TYPE_GROUP, label=kinds.LABEL_OPTIONAL,
         type_name=f".{name}",
     )  # fmt: skip
     message.field.add(
@@ -287,6 +290,9 @@ def _wrapper_class() -> Any:
     )  # fmt: skip
     pool.Add(file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+
+
+_START_GROUP, _END_GROUP, _REQUEST_TAG = b"\x0b", b"\x0c", b"\x12"  # fields 1 and 2
 
 
 _REUSED_BUFFER_MAX = 4 * MIB
@@ -300,30 +306,18 @@ def _wrapped(body: bytes, levels: int) -> memoryview:
     request would be a fresh mmap, and its page faults cost more than the copy.
     The protobuf parser copies what it keeps, so the buffer may be overwritten
     once the request is parsed."""
-    headers = [b"\x12" + _varint(len(body))]  # field 2, length-delimited
-    size = len(headers[0]) + len(body)
-    for _ in range(levels - 1):
-        # field 1, length-delimited; the varint inlined: this loop runs ~80 times a request
-        if size < 0x80:
-            header = bytes((0x0A, size))
-        elif size < 0x4000:
-            header = bytes((0x0A, size & 0x7F | 0x80, size >> 7))
-        elif size < 0x200000:
-            header = bytes((0x0A, size & 0x7F | 0x80, size >> 7 & 0x7F | 0x80, size >> 14))
-        else:
-            header = b"\x0a" + _varint(size)
-        headers.append(header)
-        size += len(header)
-    headers.reverse()
+    prefix = _START_GROUP * (levels - 1) + _REQUEST_TAG + _varint(len(body))
+    suffix = _END_GROUP * (levels - 1)
+    size = len(prefix) + len(body) + len(suffix)
     if size > _REUSED_BUFFER_MAX:
-        headers.append(body)
-        return memoryview(b"".join(headers))
+        return memoryview(b"".join((prefix, body, suffix)))
     buffer = getattr(_buffers, "buffer", None)
     if buffer is None or len(buffer) < size:
         buffer = _buffers.buffer = bytearray(max(size, 256 * KIB))
-    prefix = b"".join(headers)
-    buffer[: len(prefix)] = prefix
-    buffer[len(prefix) : size] = body
+    start, end = len(prefix), len(prefix) + len(body)
+    buffer[:start] = prefix
+    buffer[start:end] = body
+    buffer[end:size] = suffix
     return memoryview(buffer)[:size]
 
 
