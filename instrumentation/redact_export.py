@@ -59,42 +59,43 @@ def _redacted_attributes(
 
 
 def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
-    """``span`` with the rules applied; ``span`` itself when no rule can match."""
-    parts = [span.name]
-    _append_strings(parts, span.attributes)
-    for event in span.events:
+    """``span`` with the rules applied; ``span`` itself when no rule matched."""
+    # each property read builds a new view or tuple: read once, compare by identity
+    original_attributes, original_events = span.attributes, span.events
+    original_name, original_status = span.name, span.status
+    parts = [original_name]
+    _append_strings(parts, original_attributes)
+    for event in original_events:
         _append_strings(parts, event.attributes)
-    if span.status.description:
-        parts.append(span.status.description)
+    if original_status.description:
+        parts.append(original_status.description)
     if not redactor.may_match(_SEPARATOR.join(parts)):
         return span
 
-    attributes = _redacted_attributes(redactor, span.attributes, span.dropped_attributes)
-    events: Sequence[Event] = span.events
+    attributes = _redacted_attributes(redactor, original_attributes, span.dropped_attributes)
     redacted_events = [
         Event(
             event.name,
             _redacted_attributes(redactor, event.attributes, event.dropped_attributes),
             event.timestamp,
         )
-        for event in span.events
+        for event in original_events
     ]
-    if any(
+    events_changed = any(
         new.attributes is not old.attributes
-        for new, old in zip(redacted_events, events, strict=True)
-    ):
-        events = redacted_events
-    name = redactor.redact(span.name)
-    status = span.status
+        for new, old in zip(redacted_events, original_events, strict=True)
+    )
+    name = redactor.redact(original_name)
+    status = original_status
     if status.description:
         description = redactor.redact(status.description)
         if description is not status.description:
             status = Status(status.status_code, description)
     if (
-        attributes is span.attributes
-        and events is span.events
-        and name is span.name
-        and status is span.status
+        attributes is original_attributes
+        and not events_changed
+        and name is original_name
+        and status is original_status
     ):
         return span  # a hint, but no match
     return ReadableSpan(
@@ -103,7 +104,7 @@ def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
         parent=span.parent,
         resource=span.resource,
         attributes=attributes,
-        events=events,
+        events=redacted_events if events_changed else original_events,
         links=span.links,
         kind=span.kind,
         status=status,

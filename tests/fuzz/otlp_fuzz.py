@@ -20,6 +20,7 @@ import json
 import random
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -28,10 +29,14 @@ from typing import Any
 
 from google.protobuf import json_format
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from forktrace.collector.otlp import InvalidRequestError, accept_json, accept_protobuf
+
+# hypothesis caches what it learns in ./.hypothesis by default: keep the checkout clean
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "forktrace-hypothesis")
 
 # -- structured requests -------------------------------------------------------------
 
