@@ -99,9 +99,10 @@ class CollectorSettings:
         unprotected = self.tokens.unprotected
         if self.loopback_only or not unprotected:
             return None
+        missing = " or ".join(f"a {access.value} token" for access in unprotected)
         kinds = " and ".join(f"{access.value} traces" for access in unprotected)
         return (
-            f"WARNING: listening on {self.host} without a token: anyone who can reach it can "
+            f"WARNING: listening on {self.host} without {missing}: anyone who can reach it can "
             f"{kinds}; set --token (or --write-token and --read-token)."
         )
 

@@ -8,6 +8,7 @@ import gzip
 import ipaddress
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -329,3 +330,22 @@ def test_metrics_count_what_happened(secured: Secured) -> None:
     # earlier tests of this module dropped spans and truncated a value
     assert after[f'{prefix}rejected_spans_total{{reason="attributes_per_span"}}'] >= 1
     assert after[f"{prefix}truncated_values_total"] >= 1
+
+
+def test_an_exposed_collector_without_a_read_token_says_so_on_stderr(tmp_path: Path) -> None:
+    up = [*FORKTRACE, "up", "--data-dir", str(tmp_path), "--host", "0.0.0.0"]
+    process = subprocess.Popen(
+        [*up, "--grpc-port", "0", "--http-port", "0", "--write-token", WRITE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("FORKTRACE_")},
+    )
+    try:
+        warning = process.stderr.readline()  # type: ignore[union-attr]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, rest = process.communicate(timeout=180)
+    assert warning.startswith("WARNING: listening on 0.0.0.0 without a read token:")
+    assert "can read traces;" in warning and "write traces" not in warning
+    assert "WARNING" not in rest and "listening:" in output
