@@ -15,8 +15,8 @@ ADK has no hook where parallel work starts, so both are wrapped:
   start that node's span in its branch (ADK passes the parent context by
   value, on the workflow's ``Context``: the node gets a shallow copy carrying
   the branch's context) and end the branch with the node. The fork ends with
-  its last branch, or when the workflow cleans up (branches that never started
-  end ``abandoned``).
+  its last branch, or when the workflow cleans up after an error (nodes that
+  never started have no branch; one cancelled before it ran ends ``cancelled``).
 """
 
 from __future__ import annotations
@@ -301,6 +301,14 @@ class _Workflows:
                     left = self._fanouts.pop(id(loop_state), [])
                     for fanout in left:
                         fanout.ended = True
+                    # Branches opened for node tasks cancelled before they started.
+                    unstarted = [key for key, v in self._starting.items() if v[0] in left]
+                    stale = [self._starting.pop(key) for key in unstarted]
+                for fanout, span, _ in stale:
+                    if fanout.fork is not None:
+                        _end_branch(
+                            fanout.fork, span, semconv.BranchOutcome.CANCELLED, "not started", None
+                        )
                 for fanout in left:
                     if fanout.fork is not None:
                         _end_fork(fanout.fork)

@@ -492,3 +492,29 @@ async def test_a_failing_workflow_node_fails_its_branch(spans: Spans) -> None:
     assert outcomes["fine"] in ("completed", "cancelled")
     (failed,) = [b for b in spans.kind(semconv.Kind.BRANCH) if b.name == "branch broken"]
     assert "node broke" in failed.attributes[semconv.BRANCH_OUTCOME_REASON]
+
+
+async def test_a_fan_out_stopped_by_a_failure_still_ends_its_fork(spans: Spans) -> None:
+    forktrace.instrument("google-adk")
+
+    def broken(node_input: str) -> str:
+        raise ValueError("node broke")
+
+    def never(node_input: str) -> str:
+        return "never runs"
+
+    # One node at a time: the failure stops the workflow before the others start.
+    flow = Workflow(
+        name="flow",
+        edges=[("START", plan, (broken, never), JoinNode(name="join"))],
+        max_concurrency=1,
+    )
+    with forktrace.run("stopped"), pytest.raises(ValueError, match="node broke"):
+        await run_agent(flow)
+
+    (fork,) = spans.kind(semconv.Kind.FORK)
+    (branch,) = spans.kind(semconv.Kind.BRANCH)
+    assert branch.attributes[semconv.BRANCH_LABEL] == "broken"
+    assert branch.attributes[semconv.BRANCH_OUTCOME] == "failed"
+    assert spans.named("invoke_node never") == []
+    assert fork.attributes[semconv.FORK_BRANCH_COUNT] == 1
