@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS forktrace_spans${local}${on_cluster} (
 PARTITION BY toDate(start)
 ORDER BY (run_id, kind, start)
 ${ttl_start}
-SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1;
+SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
 
 -- cluster-only
 CREATE TABLE IF NOT EXISTS forktrace_spans${on_cluster} AS forktrace_spans_local

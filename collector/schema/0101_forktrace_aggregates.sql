@@ -7,6 +7,10 @@
 -- (sum, min, max), which give the same answer whatever the order. The views
 -- of 0103 always aggregate again (GROUP BY the key), so pieces not yet merged
 -- by the engine are merged by the query.
+--
+-- Every table here has a deduplication window, as otel_traces has: a spool
+-- segment replayed after a crash (same insert_deduplication_token) must add
+-- nothing to the tables the views fill from it either.
 
 -- One row per run: what the runs list shows.
 CREATE TABLE IF NOT EXISTS forktrace_run_totals${local}${on_cluster} (
@@ -33,7 +37,8 @@ CREATE TABLE IF NOT EXISTS forktrace_run_totals${local}${on_cluster} (
     -- (models, input tokens, output tokens): what the cost is computed from
     usage_by_model SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(UInt64), Array(UInt64)))
 ) ENGINE = ${replicated}AggregatingMergeTree
-ORDER BY run_id;
+ORDER BY run_id
+SETTINGS non_replicated_deduplication_window = 10000;
 
 -- cluster-only
 CREATE TABLE IF NOT EXISTS forktrace_run_totals${on_cluster} AS forktrace_run_totals_local
@@ -100,7 +105,8 @@ CREATE TABLE IF NOT EXISTS forktrace_usage${local}${on_cluster} (
     output_tokens SimpleAggregateFunction(sum, UInt64),
     reasoning_tokens SimpleAggregateFunction(sum, UInt64)
 ) ENGINE = ${replicated}AggregatingMergeTree
-ORDER BY (run_id, branch_id, agent, model);
+ORDER BY (run_id, branch_id, agent, model)
+SETTINGS non_replicated_deduplication_window = 10000;
 
 -- cluster-only
 CREATE TABLE IF NOT EXISTS forktrace_usage${on_cluster} AS forktrace_usage_local
@@ -157,7 +163,8 @@ CREATE TABLE IF NOT EXISTS forktrace_branch_facts${local}${on_cluster} (
     output_tokens SimpleAggregateFunction(sum, UInt64),
     usage_by_model SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(UInt64), Array(UInt64)))
 ) ENGINE = ${replicated}AggregatingMergeTree
-ORDER BY (run_id, branch_id);
+ORDER BY (run_id, branch_id)
+SETTINGS non_replicated_deduplication_window = 10000;
 
 -- cluster-only
 CREATE TABLE IF NOT EXISTS forktrace_branch_facts${on_cluster} AS forktrace_branch_facts_local
@@ -248,7 +255,8 @@ CREATE TABLE IF NOT EXISTS forktrace_fork_facts${local}${on_cluster} (
     end DateTime64(9),
     failed UInt8
 ) ENGINE = ${replicated}ReplacingMergeTree(end)
-ORDER BY (run_id, fork_id);
+ORDER BY (run_id, fork_id)
+SETTINGS non_replicated_deduplication_window = 10000;
 
 -- cluster-only
 CREATE TABLE IF NOT EXISTS forktrace_fork_facts${on_cluster} AS forktrace_fork_facts_local
@@ -288,7 +296,8 @@ CREATE TABLE IF NOT EXISTS forktrace_intervention_events${local}${on_cluster} (
     span_id String,
     span_name String
 ) ENGINE = ${replicated}MergeTree
-ORDER BY (run_id, time);
+ORDER BY (run_id, time)
+SETTINGS non_replicated_deduplication_window = 10000;
 
 -- cluster-only
 CREATE TABLE IF NOT EXISTS forktrace_intervention_events${on_cluster} AS forktrace_intervention_events_local

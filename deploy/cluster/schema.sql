@@ -187,7 +187,7 @@ CREATE TABLE IF NOT EXISTS forktrace_spans_local ON CLUSTER forktrace (
 ) ENGINE = ReplicatedMergeTree
 PARTITION BY toDate(start)
 ORDER BY (run_id, kind, start)
-SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1;
+SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS forktrace_spans ON CLUSTER forktrace AS forktrace_spans_local
 ENGINE = Distributed(forktrace, currentDatabase(), forktrace_spans_local, cityHash64(run_id));
@@ -313,7 +313,8 @@ CREATE TABLE IF NOT EXISTS forktrace_run_totals_local ON CLUSTER forktrace (
     output_tokens SimpleAggregateFunction(sum, UInt64),
     usage_by_model SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(UInt64), Array(UInt64)))
 ) ENGINE = ReplicatedAggregatingMergeTree
-ORDER BY run_id;
+ORDER BY run_id
+SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS forktrace_run_totals ON CLUSTER forktrace AS forktrace_run_totals_local
 ENGINE = Distributed(forktrace, currentDatabase(), forktrace_run_totals_local, cityHash64(run_id));
@@ -371,7 +372,8 @@ CREATE TABLE IF NOT EXISTS forktrace_usage_local ON CLUSTER forktrace (
     output_tokens SimpleAggregateFunction(sum, UInt64),
     reasoning_tokens SimpleAggregateFunction(sum, UInt64)
 ) ENGINE = ReplicatedAggregatingMergeTree
-ORDER BY (run_id, branch_id, agent, model);
+ORDER BY (run_id, branch_id, agent, model)
+SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS forktrace_usage ON CLUSTER forktrace AS forktrace_usage_local
 ENGINE = Distributed(forktrace, currentDatabase(), forktrace_usage_local, cityHash64(run_id));
@@ -420,7 +422,8 @@ CREATE TABLE IF NOT EXISTS forktrace_branch_facts_local ON CLUSTER forktrace (
     output_tokens SimpleAggregateFunction(sum, UInt64),
     usage_by_model SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(UInt64), Array(UInt64)))
 ) ENGINE = ReplicatedAggregatingMergeTree
-ORDER BY (run_id, branch_id);
+ORDER BY (run_id, branch_id)
+SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS forktrace_branch_facts ON CLUSTER forktrace AS forktrace_branch_facts_local
 ENGINE = Distributed(forktrace, currentDatabase(), forktrace_branch_facts_local, cityHash64(run_id));
@@ -506,7 +509,8 @@ CREATE TABLE IF NOT EXISTS forktrace_fork_facts_local ON CLUSTER forktrace (
     end DateTime64(9),
     failed UInt8
 ) ENGINE = ReplicatedReplacingMergeTree(end)
-ORDER BY (run_id, fork_id);
+ORDER BY (run_id, fork_id)
+SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS forktrace_fork_facts ON CLUSTER forktrace AS forktrace_fork_facts_local
 ENGINE = Distributed(forktrace, currentDatabase(), forktrace_fork_facts_local, cityHash64(run_id));
@@ -544,7 +548,8 @@ CREATE TABLE IF NOT EXISTS forktrace_intervention_events_local ON CLUSTER forktr
     span_id String,
     span_name String
 ) ENGINE = ReplicatedMergeTree
-ORDER BY (run_id, time);
+ORDER BY (run_id, time)
+SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS forktrace_intervention_events ON CLUSTER forktrace AS forktrace_intervention_events_local
 ENGINE = Distributed(forktrace, currentDatabase(), forktrace_intervention_events_local, cityHash64(run_id));
