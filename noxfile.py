@@ -40,7 +40,7 @@ FRAMEWORKS = {
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
 # Test-only packages of one framework's session: AutoGen's OpenAI client, to test that its
 # model calls are recorded once with forktrace's openai integration on.
-FRAMEWORK_TEST_DEPS = {"autogen": ("autogen-ext[openai]>=0.6,<0.8",)}
+FRAMEWORK_TEST_DEPS = {"autogen": ("autogen-ext[openai]>=0.6.2,<0.8",)}
 
 # The OpenInference instrumentor the benchmark compares against, per framework.
 OPENINFERENCE = {

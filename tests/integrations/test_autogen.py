@@ -80,6 +80,21 @@ def _talker(name: str, replies: list[str]) -> AssistantAgent:
     return AssistantAgent(name, model_client=ReplayChatCompletionClient(replies))
 
 
+def _last_said(result: Any, agent: str) -> Any:
+    """What ``agent`` said last (GraphFlow appends its own stop message on some versions)."""
+    return [m.content for m in result.messages if m.source == agent][-1]
+
+
+def _agents(spans: Spans) -> list[Any]:
+    """The agent spans of the test's agents (before 0.7, GraphFlow ends with a turn of
+    an agent of its own, ``DiGraphStopAgent``)."""
+    return [
+        span
+        for span in spans.kind(semconv.Kind.AGENT)
+        if span.attributes[semconv.GEN_AI_AGENT_NAME] != "DiGraphStopAgent"
+    ]
+
+
 def _fan_out(workers: list[AssistantAgent]) -> GraphFlow:
     """planner -> every worker (concurrently) -> editor."""
     planner, editor = _talker("planner", ["plan: split it"]), _talker("editor", ["all merged"])
@@ -94,7 +109,7 @@ async def test_graph_flow_fan_out_is_a_fork_with_one_branch_per_agent(spans: Spa
     forktrace.instrument("autogen")
     with forktrace.run("survey") as run:
         result = await _fan_out([_researcher(topic) for topic in TOPICS]).run(task="survey")
-    assert result.messages[-1].content == "all merged"
+    assert _last_said(result, "editor") == "all merged"
 
     team = spans.one("invoke_workflow GraphFlow")
     assert spans.parent(team).name == "run survey"
@@ -110,7 +125,7 @@ async def test_graph_flow_fan_out_is_a_fork_with_one_branch_per_agent(spans: Spa
     }
     assert outcomes == dict.fromkeys(TOPICS, "completed")
 
-    agents = {a.attributes[semconv.GEN_AI_AGENT_NAME]: a for a in spans.kind(semconv.Kind.AGENT)}
+    agents = {a.attributes[semconv.GEN_AI_AGENT_NAME]: a for a in _agents(spans)}
     assert set(agents) == {"planner", "editor", *TOPICS}
     for name in ("planner", "editor"):  # before and after the fan-out: outside the fork
         assert fork not in spans.ancestors(agents[name])
@@ -435,6 +450,6 @@ async def test_an_internal_error_never_breaks_the_agents(
     forktrace.instrument("autogen")
     with forktrace.run("survey"):
         result = await _fan_out([_researcher(topic) for topic in TOPICS]).run(task="survey")
-    assert result.messages[-1].content == "all merged"
-    assert len(spans.kind(semconv.Kind.AGENT)) == 6
+    assert _last_said(result, "editor") == "all merged"
+    assert len(_agents(spans)) == 6
     assert spans.kind(semconv.Kind.FORK) == []
