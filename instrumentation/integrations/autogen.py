@@ -16,15 +16,18 @@ global tracer provider. forktrace does not duplicate them; it:
   tool calls, tokens from ``RequestUsage``, ``CreateResult.thought`` as
   reasoning). Clients that call the OpenAI or Anthropic SDK get none while
   forktrace's ``openai`` / ``anthropic`` integration is on: that one records
-  the call, with the provider's own model name and token details. A client
-  that wraps another (``ChatCompletionCache``) is one model call;
+  the call, with the provider's own model name and token details, and the
+  agent's lineage. A client that wraps another (``ChatCompletionCache``) is one
+  model call;
 - records a team's run (``BaseGroupChat.run`` / ``run_stream``) as an
   ``invoke_workflow {team}`` span;
 - turns a group chat turn that hands the floor to several speakers at once (a
   ``GraphFlow`` fan-out, any custom manager returning several names) into a
   fork with one branch per speaker: AutoGen runs those agents concurrently.
-  Each branch ends when its agent's turn does (completed, or failed with the
-  error); the fork ends with its last branch.
+  Each branch ends when its agent's turn does (completed, failed with the
+  error, or cancelled); branches still open when the team's run ends are
+  ended then (cancelled, or abandoned if their speaker never ran), so the fork
+  always ends, with its last branch.
 
 Parentage: AutoGen's runtime runs each message handler in a task copied from
 the context the team started in, so agents of a team hang from the team's
@@ -58,6 +61,7 @@ from forktrace.integrations._shared import (
     end_span,
     llm_attributes,
     message,
+    reasoning_part,
     record_input_messages,
     record_llm_result,
     report,
@@ -71,9 +75,8 @@ from forktrace.integrations._shared import (
 from forktrace.integrations._subclasses import SubclassMethods
 from forktrace.integrations._wrapping import MethodPatches
 
-SCOPE_PREFIX = (
-    "autogen-core"  # its GenAI spans; the runtime's messaging spans are "autogen <runtime>"
-)
+# The scope of AutoGen's GenAI spans (its runtime's messaging spans are "autogen <runtime>").
+SCOPE_PREFIX = "autogen-core"
 # Clients whose provider SDK has a forktrace integration of its own.
 _SDK_INTEGRATIONS = {"openai": "openai", "anthropic": "anthropic"}
 
@@ -139,7 +142,7 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
         elif kind == "AssistantMessage":
             parts = []
             if getattr(item, "thought", None):
-                parts.append({"type": "reasoning", "content": str(item.thought)})
+                parts.append(reasoning_part(str(item.thought)))
             if isinstance(content, list):
                 parts += [
                     tool_call_part(getattr(c, "id", None), getattr(c, "name", None), c.arguments)
