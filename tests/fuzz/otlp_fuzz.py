@@ -88,11 +88,15 @@ def _add_attributes(container: Any, items: list[tuple[str, tuple[str, Any]]]) ->
 
 
 attribute_lists = st.lists(st.tuples(st.text(max_size=20), value_trees), max_size=6)
-# mostly valid ids, sometimes empty, zero or the wrong length
+# mostly valid ids (so spans reach the store), sometimes empty, zero or the wrong length
+_valid_trace_ids = st.binary(min_size=16, max_size=16)
+_valid_span_ids = st.binary(min_size=8, max_size=8)
 trace_ids = st.one_of(
-    st.binary(min_size=16, max_size=16), st.just(bytes(16)), st.binary(max_size=20)
+    _valid_trace_ids, _valid_trace_ids, _valid_trace_ids, st.just(bytes(16)), st.binary(max_size=20)
 )
-span_ids = st.one_of(st.binary(min_size=8, max_size=8), st.just(bytes(8)), st.binary(max_size=10))
+span_ids = st.one_of(
+    _valid_span_ids, _valid_span_ids, _valid_span_ids, st.just(bytes(8)), st.binary(max_size=10)
+)
 
 
 @st.composite
