@@ -60,6 +60,7 @@ SUPPORTED: dict[str, Integration] = {
         Integration("llama-index", "llama_index", "llama_index.core", "llama-index"),
         Integration("autogen", "autogen", "autogen_agentchat", "autogen"),
         Integration("google-adk", "google_adk", "google.adk", "google-adk"),
+        Integration("strands", "strands", "strands", "strands"),
         Integration("openai", "openai", "openai", "openai"),
         Integration("anthropic", "anthropic", "anthropic", "anthropic"),
     )
@@ -74,6 +75,7 @@ _ALIASES = {
     "pydantic_ai": "pydantic-ai",
     "pydanticai": "pydantic-ai",
     "llamaindex": "llama-index",
+    "strands-agents": "strands",
     "autogen-agentchat": "autogen",
     "google_adk": "google-adk",
     "adk": "google-adk",
