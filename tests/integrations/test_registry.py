@@ -95,11 +95,13 @@ def test_every_supported_framework_has_an_extra_and_aliases_resolve() -> None:
         "llama-index",
         "autogen",
         "google-adk",
+        "strands",
     }
     assert _resolve("langchain").name == "langgraph"
     assert _resolve("openai_agents").name == "openai-agents"
     assert _resolve("Pydantic_AI").name == "pydantic-ai"
     assert _resolve("google_adk").name == "google-adk"
+    assert _resolve("strands_agents").name == "strands"
     pyproject = (__import__("pathlib").Path(__file__).parents[2] / "pyproject.toml").read_text()
     for integration in SUPPORTED.values():
         assert f"\n{integration.extra} = [" in pyproject
