@@ -67,16 +67,29 @@ def _dicts(result: Result) -> list[dict[str, Any]]:
 
 
 def runs(reader: Queryable, session: str | None = None, last: int | None = None) -> Result:
-    """Runs, newest first: all of them, one session's, or the last ``last``."""
-    sql = "SELECT * FROM forktrace_runs"
+    """Runs, newest first: all of them, one session's, or the last ``last``.
+
+    With a session or ``last``, the run ids are picked first from
+    ``forktrace_run_totals`` (one small GROUP BY), and ``forktrace_runs`` is
+    read for those ids only: the engine pushes ``run_id IN (...)`` down to
+    every table the view reads, so the cost and waste of the other runs are
+    never computed. ``start`` and ``session_id`` of the view are ``min(start)``
+    and ``max(session_id)`` of run_totals, so the ids are the same runs the
+    view's own ORDER BY and WHERE would keep."""
     parameters: dict[str, Any] = {}
-    if session:
-        sql += " WHERE session_id = {session:String}"
-        parameters["session"] = session
-    sql += " ORDER BY start DESC, run_id"
+    where = ""
+    if session or last:
+        pick = "SELECT run_id FROM forktrace_run_totals GROUP BY run_id"
+        if session:
+            pick += " HAVING max(session_id) = {session:String}"
+            parameters["session"] = session
+        if last:
+            pick += " ORDER BY min(start) DESC, run_id LIMIT {last:UInt64}"
+            parameters["last"] = last
+        where = f" WHERE run_id IN ({pick})"
+    sql = f"SELECT * FROM forktrace_runs{where} ORDER BY start DESC, run_id"
     if last:
         sql += " LIMIT {last:UInt64}"
-        parameters["last"] = last
     return reader.query(sql, parameters)
 
 

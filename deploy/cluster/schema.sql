@@ -845,19 +845,12 @@ CREATE OR REPLACE VIEW forktrace_waste ON CLUSTER forktrace AS
 SELECT
     run_id,
     countIf(is_waste) AS wasted_branches,
-    sum(direct_tokens) AS wasted_tokens,
-    if(countIf(direct_unpriced) > 0, NULL, round(sum(assumeNotNull(direct_cost)), 9)) AS wasted_cost
-FROM (
-    SELECT
-        run_id,
-        is_waste,
-        own_input_tokens + own_output_tokens AS direct_tokens,
-        own_cost AS direct_cost,
-        own_cost IS NULL AS direct_unpriced
-    FROM forktrace_branches(run_id = {run_id:String})
-    WHERE in_waste
-)
-GROUP BY run_id;
+    sumIf(own_input_tokens + own_output_tokens, in_waste) AS wasted_tokens,
+    if(countIf(in_waste AND own_cost IS NULL) > 0, NULL,
+       round(sumIf(assumeNotNull(own_cost), in_waste), 9)) AS wasted_cost
+FROM forktrace_branches(run_id = {run_id:String})
+GROUP BY run_id
+HAVING countIf(in_waste) > 0;
 
 CREATE OR REPLACE VIEW forktrace_runs ON CLUSTER forktrace AS
 SELECT
@@ -881,14 +874,17 @@ SELECT
     r.interventions AS interventions,
     r.input_tokens AS input_tokens,
     r.output_tokens AS output_tokens,
-    c.run_cost AS cost,
-    c.unpriced_models AS unpriced_models,
+    if(has(r.price_entries, 0), NULL, round(arraySum(arrayMap(
+        (e, i, o) -> (i * r.input_prices[e] + o * r.output_prices[e]) / 1e6,
+        r.price_entries, r.usage.2, r.usage.3)), 9)) AS cost,
+    arraySort(arrayFilter((m, e) -> e = 0, r.usage.1, r.price_entries)) AS unpriced_models,
     w.wasted_tokens AS wasted_tokens,
-    if(w.run_id != '', w.wasted_cost, if(c.run_cost IS NULL, NULL, 0)) AS wasted_cost,
+    if(w.run_id != '', w.wasted_cost, if(cost IS NULL, NULL, 0)) AS wasted_cost,
     w.wasted_tokens / nullIf(r.input_tokens + r.output_tokens, 0) AS waste_share,
-    wasted_cost / nullIf(c.run_cost, 0) AS waste_cost_share,
+    wasted_cost / nullIf(cost, 0) AS waste_cost_share,
     r.trace_ids AS trace_ids
 FROM (
+    WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
     SELECT
         run_id,
         CAST(max(session_id), 'String') AS session_id,
@@ -908,25 +904,14 @@ FROM (
         sum(errors) AS errors,
         sum(interventions) AS interventions,
         sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens
+        sum(output_tokens) AS output_tokens,
+        sumMap(usage_by_model) AS usage,
+        arrayMap(m -> arrayFirstIndex(p -> startsWith(m, p), prices.1), usage.1) AS price_entries,
+        prices.2 AS input_prices,
+        prices.3 AS output_prices
     FROM forktrace_run_totals
     GROUP BY run_id
 ) AS r
-LEFT JOIN (
-    WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
-    SELECT
-        run_id,
-        arrayMap(m -> arrayFirstIndex(p -> startsWith(m, p), prices.1), usage.1) AS price_entries,
-        if(has(price_entries, 0), NULL, round(arraySum(arrayMap(
-            (e, i, o) -> (i * prices.2[e] + o * prices.3[e]) / 1e6,
-            price_entries, usage.2, usage.3)), 9)) AS run_cost,
-        arraySort(arrayFilter((m, e) -> e = 0, usage.1, price_entries)) AS unpriced_models
-    FROM (
-        SELECT run_id, sumMap(usage_by_model) AS usage
-        FROM forktrace_run_totals
-        GROUP BY run_id
-    )
-) AS c ON c.run_id = r.run_id
 LEFT JOIN forktrace_waste(run_id = '') AS w ON w.run_id = r.run_id;
 
 CREATE OR REPLACE VIEW forktrace_decisions ON CLUSTER forktrace AS
@@ -1105,5 +1090,8 @@ SELECT
     intDiv(toUnixTimestamp64Nano(runs.start) - toUnixTimestamp64Nano(min(runs.start) OVER ()), 1000000) AS offset_ms
 FROM forktrace_runs AS runs
 WHERE runs.session_id = {session_id:String}
+  AND runs.run_id IN (
+      SELECT run_id FROM forktrace_run_totals
+      GROUP BY run_id HAVING max(session_id) = {session_id:String})
 ORDER BY runs.start;
 

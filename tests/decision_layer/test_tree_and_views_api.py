@@ -64,3 +64,17 @@ def test_tree_shows_forks_branches_outcomes_and_what_happened_in_each(reader):
 def test_an_unpriced_run_says_so_instead_of_zero(reader):
     text = render(views.run_tree(reader, "run-b"))
     assert "cost unknown" in text and "$0.0000" not in text
+
+
+def test_runs_picked_by_last_and_session_are_those_of_the_whole_list(reader):
+    # views.runs picks the ids first (pushed down into the view); the rows must be
+    # exactly what filtering and ordering the whole forktrace_runs gives
+    whole = views.runs(reader)
+    ids = [row[whole.column_names.index("run_id")] for row in whole.rows]
+    sessions = {row[whole.column_names.index("session_id")] for row in whole.rows} - {""}
+    assert len(ids) >= 3 and len(sessions) >= 2
+    assert views.runs(reader, last=2).rows == whole.rows[:2]
+    for session in sessions:
+        expected = [r for r in whole.rows if r[whole.column_names.index("session_id")] == session]
+        assert views.runs(reader, session=session).rows == expected
+        assert views.runs(reader, session=session, last=1).rows == expected[:1]
