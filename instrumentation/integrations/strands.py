@@ -363,7 +363,9 @@ class _Hooks:
         try:
             nodes: Iterable[Any] = _arg(args, kwargs, 0, "nodes") or ()
             node_ids = [str(node.node_id) for node in nodes]
-            if not self.active or len(node_ids) < 2:
+            # Without forktrace's hooks (a graph made before instrument()) no node
+            # could enter its branch: no fork then.
+            if not self.active or len(node_ids) < 2 or instance.hooks not in self._registries:
                 return stream
             batch = _Batch(instance, node_ids, otel_context.get_current())
         except Exception as exc:

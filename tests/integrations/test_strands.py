@@ -220,6 +220,37 @@ def test_graph_fan_out_is_a_fork_with_a_branch_per_node(spans: Spans) -> None:
     assert agent_span(spans, "editor").start_time >= fork.end_time
 
 
+async def test_agents_run_in_forktrace_fork_branches_land_in_their_branch(spans: Spans) -> None:
+    forktrace.instrument("strands")
+
+    async def study(topic: str) -> str:
+        return str(await researcher(topic).invoke_async(f"research {topic}")).strip()
+
+    with forktrace.run("survey"), forktrace.fork("topics", strategy="map") as fork:
+        outputs = await fork.map(study, TOPICS, labels=TOPICS)
+    assert outputs == [f"notes on {topic}" for topic in TOPICS]
+
+    branches = {b.attributes[semconv.BRANCH_LABEL]: b for b in spans.kind(semconv.Kind.BRANCH)}
+    for topic in TOPICS:
+        agent = agent_span(spans, topic)
+        assert spans.parent(agent) is branches[topic]
+        for span in [agent, *descendants(spans, agent)]:
+            assert span.attributes[semconv.BRANCH_ID] == span_id(branches[topic])
+            assert span.attributes[semconv.AGENT_NAME] == topic
+
+
+def test_a_graph_made_before_instrument_gets_kinds_but_no_fork(spans: Spans) -> None:
+    graph = survey_graph()
+    forktrace.instrument("strands")
+    with forktrace.run("survey"):
+        graph("survey the sea")
+    assert len(spans.kind(semconv.Kind.AGENT)) == 6
+    assert len(spans.kind(semconv.Kind.LLM)) == 10
+    assert spans.kind(semconv.Kind.FORK) == []
+    for topic in TOPICS:
+        assert spans.parent(agent_span(spans, topic)).name == "invoke_graph"
+
+
 def test_a_failing_tool_is_an_error_and_the_agent_goes_on(spans: Spans) -> None:
     forktrace.instrument("strands")
     with forktrace.run("storms"):
