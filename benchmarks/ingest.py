@@ -13,13 +13,20 @@ requests in flight. For each transport it reports:
 - the collector's CPU (user + system seconds per wall second; 2.0 = both cores
   of this machine) and its peak RSS (VmHWM);
 
-then where the time goes, measured in this process on the same requests:
+then where the time goes, in CPU per span (the figure to trust on a shared
+machine), measured in this process on one spool segment of the same requests:
 the receiver's validation (upb parse + id checks), the spool's group-committed
-append with fsync, and the engine's insert of one segment, split into
-Protobuf decoding alone and the full insert (decode + flatten in the
-materialised view + writing otel_traces and the trace-id table).
+append with fsync, and the engine's insert of the segment into the complete
+schema, split by chDB's own logs into the insert itself (Protobuf decoding), the
+flattening view, writing otel_traces, and each materialised view of the decision
+layer; then what the default redaction rules add.
+
+Each request is one run's trace (its spans share the run and session and spread
+over the four branches of one fork), so the decision layer's aggregates see
+what they see from real agents, not one group per span.
 
 Run:  python benchmarks/ingest.py [--seconds 20] [--senders 8] [--output benchmarks/results/ingest.md]
+      python benchmarks/ingest.py --breakdown-only   (CPU per stage only, about a minute)
 """
 
 from __future__ import annotations
@@ -69,7 +76,15 @@ def make_requests(count: int, seed: int = 7) -> list[bytes]:
             resource_spans.resource.attributes.add(key=key).value.string_value = value
         scope_spans = resource_spans.scope_spans.add()
         scope_spans.scope.name, scope_spans.scope.version = "forktrace", "0.1.0"
+        # one request is one run's trace: its spans share the run and session
+        # and spread over the four branches of one fork, as an agent's do
         trace_id = rnd.randbytes(16)
+        lineage = {
+            "forktrace.session.id": f"session-{rnd.randrange(10**6):06d}",
+            "forktrace.run.id": f"run-{rnd.randrange(10**9):09d}",
+            "forktrace.fork.id": f"fork-{rnd.randrange(10**9):09d}",
+        }
+        branches = [f"branch-{rnd.randrange(10**9):09d}" for _ in range(4)]
         start = time.time_ns() - 3_600 * 10**9
         for i in range(SPANS_PER_REQUEST):
             kind = rnd.choice(["llm", "tool", "tool", "agent", "decision"])
@@ -94,14 +109,11 @@ def make_requests(count: int, seed: int = 7) -> list[bytes]:
                 for field, v in value.items():
                     setattr(pair.value, field, v)
 
-            for key in (
-                "forktrace.session.id",
-                "forktrace.run.id",
-                "forktrace.fork.id",
-                "forktrace.branch.id",
-            ):
-                put(key, string_value=f"{key.split('.')[1]}-{rnd.randrange(10**6):06d}")
-            put("forktrace.branch.path", string_value="1.0.2")
+            for key, value in lineage.items():
+                put(key, string_value=value)
+            branch = rnd.randrange(len(branches))
+            put("forktrace.branch.id", string_value=branches[branch])
+            put("forktrace.branch.path", string_value=f"0.{branch}")
             put("forktrace.agent.name", string_value="coder")
             put("forktrace.kind", string_value=kind)
             put(
@@ -306,94 +318,172 @@ def run_transport(transport: str, seconds: float, senders: int, data_dir: Path) 
 
 # --- where the time goes -----------------------------------------------------------
 
+# chDB keeps no query log unless its configuration asks for one; the breakdown
+# reads each materialised view's own CPU from system.query_views_log.
+_LOG_CONFIG = """<clickhouse>
+  <query_log><database>system</database><table>query_log</table></query_log>
+  <query_views_log><database>system</database><table>query_views_log</table></query_views_log>
+</clickhouse>
+"""
 
-def _engine_stage(
-    client, table: str, body: bytes, label: str, rounds: int = 3
-) -> tuple[float, float]:
-    """(CPU seconds of this process, i.e. all engine threads; wall seconds), best of ``rounds``."""
+
+def _engine_stage(client, table: str, body: bytes, label: str, rounds: int) -> float:
+    """CPU seconds of this process (every engine thread) for one insert, best of ``rounds``."""
     from forktrace.collector.inserter import ingest_settings, write_schema_file
 
     schema_file = write_schema_file(Path(tempfile.gettempdir()) / "forktrace-bench-format-schemas")
-    best = (float("inf"), float("inf"))
+    best = float("inf")
     for i in range(rounds):
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu = time.process_time()
         client.raw_insert(
             table,
             insert_block=body,
             fmt="Protobuf",
             settings=ingest_settings(f"{label}-{i}", schema_file),
         )
-        best = min(best, (time.process_time() - cpu, time.perf_counter() - wall))
+        best = min(best, time.process_time() - cpu)
     return best
 
 
-def breakdown(requests: list[bytes], work: Path) -> dict:
+def _views_cpu(
+    admin, client, body: bytes, label: str, rounds: int
+) -> tuple[float, dict[str, float]]:
+    """The complete insert's CPU and each view's own share of it (its query plus
+    writing its table; the views it feeds are counted on their own), from the
+    engine's logs, for the round with the least CPU."""
+    _engine_stage(client, "otel_traces_otlp_ingest", body, label, rounds)
+    admin.command("SYSTEM FLUSH LOGS")
+    queries = admin.query(
+        "SELECT query_id, (ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']) / 1e6 "
+        "FROM system.query_log WHERE type = 'QueryFinish' AND current_database = {db:String} "
+        "AND startsWith(Settings['insert_deduplication_token'], {label:String}) ORDER BY 2 LIMIT 1",
+        parameters={"db": client.database, "label": f"{label}-"},
+    ).result_rows
+    query_id, total = queries[0]
+    views = admin.query(
+        "SELECT replaceRegexpOne(view_name, '^[^.]*[.]', ''), "
+        "(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']) / 1e6 "
+        "FROM system.query_views_log WHERE initial_query_id = {id:String}",
+        parameters={"id": query_id},
+    ).result_rows
+    return total, dict(views)
+
+
+def breakdown(requests: list[bytes], work: Path, rounds: int = 5) -> dict:
+    """CPU per stage for one spool segment of ``requests``: the Python side, then the
+    engine's Protobuf decoding, the flattening view and each materialised view."""
     import clickhouse_connect
 
-    from forktrace.collector import schema
+    from forktrace.collector import redaction, schema
     from forktrace.collector.inserter import INGEST_TABLE
     from forktrace.collector.otlp import accept_protobuf
     from forktrace.collector.spool import Spool
 
     spans = len(requests) * SPANS_PER_REQUEST
-    stages: dict[str, tuple[float, float]] = {}
+    stages: dict[str, float] = {}
 
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu = time.process_time()
     for body in requests:
         accept_protobuf(body)
-    stages["receiver: validate (upb parse + id checks)"] = (
-        time.process_time() - cpu,
-        time.perf_counter() - wall,
-    )
+    stages["receiver: validate (upb parse + id checks)"] = time.process_time() - cpu
 
     spool = Spool(work / "spool", batch_spans=10**9, batch_age=3600, limit_bytes=10**12)
     spool.start()
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu = time.process_time()
     futures = [spool.append(body, SPANS_PER_REQUEST) for body in requests]
     for future in futures:
         future.result()
-    stages["spool: append + fsync, group commit"] = (
-        time.process_time() - cpu,
-        time.perf_counter() - wall,
-    )
+    stages["spool: append + fsync, group commit"] = time.process_time() - cpu
     spool.seal_now()
     segment = spool.next_sealed(timeout=10)
     assert segment is not None
     body = segment.path.read_bytes()
     spool.close()
 
-    # Two databases in one engine: the collector's own tables (schema files
-    # below 0100) and the complete schema, decision layer included.
-    admin = clickhouse_connect.get_client(dsn=f"chdb://{work / 'chdb'}")
-    for database in ("core", "complete"):
+    (work / "chdb-logs.xml").write_text(_LOG_CONFIG)
+    options = {"config-file": str(work / "chdb-logs.xml")}
+    dsn = f"chdb://{work / 'chdb'}"
+    admin = clickhouse_connect.get_client(dsn=dsn, chdb_options=options)
+    for database in ("parts", "complete"):
         admin.command(f"CREATE DATABASE {database}")
-    core = clickhouse_connect.get_client(dsn=f"chdb://{work / 'chdb'}", database="core")
+    # decoding alone, and decoding + flattening into a table that stores nothing
+    parts = clickhouse_connect.get_client(dsn=dsn, database="parts", chdb_options=options)
     for migration in schema.migrations():
         if migration.version < 100:
             for statement in schema.render(migration):
-                core.command(statement)
-    complete = clickhouse_connect.get_client(dsn=f"chdb://{work / 'chdb'}", database="complete")
-    schema.apply(complete)
-    view = core.query(
-        "SELECT create_table_query FROM system.tables WHERE database = 'core' AND name = 'otel_traces_otlp_ingest_mv'"
+                parts.command(statement)
+    view = parts.query(
+        "SELECT create_table_query FROM system.tables WHERE database = 'parts' AND name = 'otel_traces_otlp_ingest_mv'"
     ).result_rows[0][0]
-    core.command(f"CREATE TABLE decode_only AS {INGEST_TABLE} ENGINE = Null")
-    core.command(f"CREATE TABLE view_only AS {INGEST_TABLE} ENGINE = Null")
-    core.command("CREATE TABLE view_sink AS otel_traces ENGINE = Null")
-    core.command(
-        view.replace("core.otel_traces_otlp_ingest_mv", "core.view_only_mv")
-        .replace(f"core.{INGEST_TABLE}", "core.view_only")
-        .replace("TO core.otel_traces", "TO core.view_sink")
+    parts.command(f"CREATE TABLE decode_only AS {INGEST_TABLE} ENGINE = Null")
+    parts.command(f"CREATE TABLE view_only AS {INGEST_TABLE} ENGINE = Null")
+    parts.command("CREATE TABLE view_sink AS otel_traces ENGINE = Null")
+    parts.command(
+        view.replace("parts.otel_traces_otlp_ingest_mv", "parts.view_only_mv")
+        .replace(f"parts.{INGEST_TABLE}", "parts.view_only")
+        .replace("TO parts.otel_traces", "TO parts.view_sink")
     )
-    stages["engine: Protobuf decode"] = _engine_stage(core, "decode_only", body, "decode")
-    stages["engine: decode + flattening view"] = _engine_stage(core, "view_only", body, "view")
-    stages["engine: + writing otel_traces and the trace-id table"] = _engine_stage(
-        core, INGEST_TABLE, body, "core"
+    decode = _engine_stage(parts, "decode_only", body, "decode", rounds)
+    flatten = max(0.0, _engine_stage(parts, "view_only", body, "view", rounds) - decode)
+
+    complete = clickhouse_connect.get_client(
+        dsn=dsn, database="complete", chdb_options=options, settings={"log_query_views": 1}
     )
-    stages["engine: + the decision layer's views (complete schema)"] = _engine_stage(
-        complete, INGEST_TABLE, body, "complete"
+    schema.apply(complete)
+    total, views = _views_cpu(admin, complete, body, "identity", rounds)
+    ingest_view = views.pop("otel_traces_otlp_ingest_mv")
+    # the rows below add up to the complete insert's CPU; decoding alone, into
+    # a Null table, costs about the first row
+    stages["engine: Protobuf decode and the insert pipeline"] = (
+        total - ingest_view - sum(views.values())
     )
-    return {"spans": spans, "bytes": len(body), "stages": stages}
+    stages["engine: flattening view (rows as the upstream exporter writes them)"] = flatten
+    stages["engine: writing otel_traces"] = max(0.0, ingest_view - flatten)
+    for name, seconds in sorted(views.items(), key=lambda item: -item[1]):
+        stages[f"engine: view {name} (its query + its table)"] = seconds
+    # forktrace up installs the default redaction rules: one RE2 scan per value
+    redaction.apply(complete)
+    _, redacted_views = _views_cpu(admin, complete, body, "redacted", rounds)
+    return {
+        "spans": spans,
+        "bytes": len(body),
+        "stages": stages,
+        "engine_total": total,
+        "redaction": redacted_views["otel_traces_otlp_ingest_mv"] - ingest_view,
+    }
+
+
+def _breakdown_lines(parts: dict, requests: int) -> list[str]:
+    spans = parts["spans"]
+    lines = [
+        f"Where the time goes, for one spool segment of {spans:,} spans ({requests} requests), measured "
+        "in the benchmark's own process: CPU time (user + system, every engine thread), best of the "
+        "rounds, the figure that depends least on what else runs on the machine. The engine rows "
+        "come from chDB's own logs (`system.query_log`, `system.query_views_log`); each view's row "
+        "is its query plus writing its table.",
+        "",
+        "| stage | CPU µs per span | spans/s per core |",
+        "|---|---:|---:|",
+    ]
+    python = 0.0
+    for stage, cpu in parts["stages"].items():
+        if not stage.startswith("engine"):
+            python += cpu
+        per_span = cpu / spans * 1e6
+        rate = f"{spans / cpu:,.0f}" if cpu else "-"
+        lines.append(f"| {stage} | {per_span:.1f} | {rate} |")
+    total = python + parts["engine_total"]
+    lines += [
+        f"| **Python side (receive, spool)** | **{python / spans * 1e6:.1f}** | {spans / python:,.0f} |",
+        f"| **engine, complete schema** | **{parts['engine_total'] / spans * 1e6:.1f}** | "
+        f"{spans / parts['engine_total']:,.0f} |",
+        f"| **total** | **{total / spans * 1e6:.1f}** | **{spans / total:,.0f}** |",
+        "",
+        f"With the default redaction rules installed (as `forktrace up` does), the flattening view "
+        f"costs {parts['redaction'] / spans * 1e6:+.1f} µs per span more (one RE2 scan of every "
+        "string value); with the identity function, as measured above, nothing.",
+    ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -402,54 +492,56 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="sending time per transport")
     parser.add_argument("--senders", type=int, default=8, help="requests in flight")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of each breakdown stage")
+    parser.add_argument(
+        "--breakdown-only", action="store_true", help="skip the transports, measure CPU per stage"
+    )
     parser.add_argument("--output", type=Path, help="write the results as Markdown here")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="forktrace-bench-"))
     try:
         load_before = os.getloadavg()
-        runs = [run_transport(t, args.seconds, args.senders, work / t) for t in ("grpc", "http")]
+        runs = []
+        if not args.breakdown_only:
+            runs = [
+                run_transport(t, args.seconds, args.senders, work / t) for t in ("grpc", "http")
+            ]
         load_after = os.getloadavg()
         requests = make_requests(200)
-        parts = breakdown(requests, work / "breakdown")
+        parts = breakdown(requests, work / "breakdown", args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    command = f"python benchmarks/ingest.py --seconds {args.seconds:g} --senders {args.senders}"
+    if args.breakdown_only:
+        command = f"python benchmarks/ingest.py --breakdown-only --rounds {args.rounds}"
     lines = [
         "# Collector ingest benchmark",
         "",
-        f"`python benchmarks/ingest.py --seconds {args.seconds:g} --senders {args.senders}`, "
+        f"`{command}`, "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and {load_after[0]:.1f} after "
         "(other work shares this machine).",
         "",
-        f"Requests of {SPANS_PER_REQUEST} agent spans, about "
+        f"Requests of {SPANS_PER_REQUEST} agent spans (one run's trace each), about "
         f"{parts['bytes'] / parts['spans']:,.0f} bytes a span on the wire; durability on (fsync before "
         "every acknowledgement); embedded chDB.",
         "",
-        "| transport | spans stored | receive spans/s | sustained spans/s (stored) | collector CPU (cores) | peak RSS |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
-    for run in runs:
-        lines.append(
-            f"| {run['transport']} | {run['spans']:,} | {run['receive_rate']:,.0f} | {run['sustained_rate']:,.0f} | "
-            f"{run['collector_cpu_seconds'] / run['seconds']:.2f} | {run['peak_rss_mb']:,.0f} MB |"
-        )
-    lines += [
-        "",
-        f"Where the time goes, for one segment of {parts['spans']:,} spans ({len(requests)} requests), "
-        "measured in this process. CPU is the process's CPU time (every engine thread), the figure that "
-        "depends least on what else runs on the machine; engine stages are cumulative, each includes the "
-        "ones above it:",
-        "",
-        "| stage | CPU s | wall s | CPU µs per span | spans/s per core |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for stage, (cpu, wall) in parts["stages"].items():
-        lines.append(
-            f"| {stage} | {cpu:.3f} | {wall:.3f} | {cpu / parts['spans'] * 1e6:.1f} | "
-            f"{parts['spans'] / cpu:,.0f} |"
-        )
+    if runs:
+        lines += [
+            "| transport | spans stored | receive spans/s | sustained spans/s (stored) | collector CPU (cores) | collector CPU µs per span | peak RSS |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for run in runs:
+            lines.append(
+                f"| {run['transport']} | {run['spans']:,} | {run['receive_rate']:,.0f} | "
+                f"{run['sustained_rate']:,.0f} | {run['collector_cpu_seconds'] / run['seconds']:.2f} | "
+                f"{run['collector_cpu_seconds'] / run['spans'] * 1e6:.1f} | {run['peak_rss_mb']:,.0f} MB |"
+            )
+        lines.append("")
+    lines += _breakdown_lines(parts, len(requests))
     report = "\n".join(lines) + "\n"
     print(report)
     if args.output:

@@ -83,7 +83,7 @@ SELECT
     span.trace_state AS TraceState,
     span.name AS SpanName,
     ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][span.kind + 1] AS SpanKind,
-    resource_attributes['service.name'] AS ServiceName,
+    service_name AS ServiceName,
     resource_attributes AS ResourceAttributes,
     scope_name AS ScopeName,
     scope_version AS ScopeVersion,
@@ -91,18 +91,21 @@ SELECT
     span.end_time_unix_nano - span.start_time_unix_nano AS Duration,
     ['Unset', 'Ok', 'Error'][span.status.code + 1] AS StatusCode,
     forktrace_redact(span.status.message) AS StatusMessage,
-    arrayMap(e -> nano_time(e.time_unix_nano), span.events) AS `Events.Timestamp`,
-    arrayMap(e -> e.name, span.events) AS `Events.Name`,
-    arrayMap(e -> attributes_map(e.attributes), span.events) AS `Events.Attributes`,
-    arrayMap(l -> hex_id(l.trace_id), span.links) AS `Links.TraceId`,
-    arrayMap(l -> hex_id(l.span_id), span.links) AS `Links.SpanId`,
-    arrayMap(l -> l.trace_state, span.links) AS `Links.TraceState`,
-    arrayMap(l -> attributes_map(l.attributes), span.links) AS `Links.Attributes`
+    -- events and links by their subcolumns too, never as whole tuples
+    arrayMap(t -> nano_time(t), span.events.time_unix_nano) AS `Events.Timestamp`,
+    span.events.name AS `Events.Name`,
+    arrayMap(kvs -> attributes_map(kvs), span.events.attributes) AS `Events.Attributes`,
+    arrayMap(id -> hex_id(id), span.links.trace_id) AS `Links.TraceId`,
+    arrayMap(id -> hex_id(id), span.links.span_id) AS `Links.SpanId`,
+    span.links.trace_state AS `Links.TraceState`,
+    arrayMap(kvs -> attributes_map(kvs), span.links.attributes) AS `Links.Attributes`
 FROM (
     -- unnest resources and scopes first and keep only what each span needs from
-    -- them, so the last ARRAY JOIN copies a small map per span, not the request
+    -- them, so the last ARRAY JOIN copies a small map per span, not the request,
+    -- and service.name is looked up once per resource, not once per span
     SELECT
         attributes_map(resource_spans.resource.attributes) AS resource_attributes,
+        resource_attributes['service.name'] AS service_name,
         scope_spans.scope.name AS scope_name,
         scope_spans.scope.version AS scope_version,
         scope_spans.spans AS spans

@@ -141,7 +141,7 @@ SELECT
     leftUTF8(tool_result_full, 500) AS tool_result,
     if(normalised_tool_name != '', cityHash64(normalised_tool_name, tool_arguments_full), 0)
         AS tool_arguments_hash,
-    mapFilter((k, v) -> startsWith(k, 'forktrace.'), SpanAttributes) AS attributes,
+    mapExtractKeyLike(SpanAttributes, 'forktrace.%') AS attributes,
     arrayFilter((t, n) -> startsWith(n, 'forktrace.'), Events.Timestamp, Events.Name) AS event_times,
     arrayFilter(n -> startsWith(n, 'forktrace.'), Events.Name) AS event_names,
     arrayFilter((a, n) -> startsWith(n, 'forktrace.'), Events.Attributes, Events.Name) AS event_attributes

@@ -121,7 +121,7 @@ SELECT
     span.trace_state AS TraceState,
     span.name AS SpanName,
     ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][span.kind + 1] AS SpanKind,
-    resource_attributes['service.name'] AS ServiceName,
+    service_name AS ServiceName,
     resource_attributes AS ResourceAttributes,
     scope_name AS ScopeName,
     scope_version AS ScopeVersion,
@@ -129,16 +129,17 @@ SELECT
     span.end_time_unix_nano - span.start_time_unix_nano AS Duration,
     ['Unset', 'Ok', 'Error'][span.status.code + 1] AS StatusCode,
     forktrace_redact(span.status.message) AS StatusMessage,
-    arrayMap(e -> nano_time(e.time_unix_nano), span.events) AS `Events.Timestamp`,
-    arrayMap(e -> e.name, span.events) AS `Events.Name`,
-    arrayMap(e -> attributes_map(e.attributes), span.events) AS `Events.Attributes`,
-    arrayMap(l -> hex_id(l.trace_id), span.links) AS `Links.TraceId`,
-    arrayMap(l -> hex_id(l.span_id), span.links) AS `Links.SpanId`,
-    arrayMap(l -> l.trace_state, span.links) AS `Links.TraceState`,
-    arrayMap(l -> attributes_map(l.attributes), span.links) AS `Links.Attributes`
+    arrayMap(t -> nano_time(t), span.events.time_unix_nano) AS `Events.Timestamp`,
+    span.events.name AS `Events.Name`,
+    arrayMap(kvs -> attributes_map(kvs), span.events.attributes) AS `Events.Attributes`,
+    arrayMap(id -> hex_id(id), span.links.trace_id) AS `Links.TraceId`,
+    arrayMap(id -> hex_id(id), span.links.span_id) AS `Links.SpanId`,
+    span.links.trace_state AS `Links.TraceState`,
+    arrayMap(kvs -> attributes_map(kvs), span.links.attributes) AS `Links.Attributes`
 FROM (
     SELECT
         attributes_map(resource_spans.resource.attributes) AS resource_attributes,
+        resource_attributes['service.name'] AS service_name,
         scope_spans.scope.name AS scope_name,
         scope_spans.scope.version AS scope_version,
         scope_spans.spans AS spans
@@ -280,7 +281,7 @@ SELECT
     leftUTF8(tool_result_full, 500) AS tool_result,
     if(normalised_tool_name != '', cityHash64(normalised_tool_name, tool_arguments_full), 0)
         AS tool_arguments_hash,
-    mapFilter((k, v) -> startsWith(k, 'forktrace.'), SpanAttributes) AS attributes,
+    mapExtractKeyLike(SpanAttributes, 'forktrace.%') AS attributes,
     arrayFilter((t, n) -> startsWith(n, 'forktrace.'), Events.Timestamp, Events.Name) AS event_times,
     arrayFilter(n -> startsWith(n, 'forktrace.'), Events.Name) AS event_names,
     arrayFilter((a, n) -> startsWith(n, 'forktrace.'), Events.Attributes, Events.Name) AS event_attributes
