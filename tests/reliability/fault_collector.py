@@ -30,6 +30,7 @@ class FaultCollector:
         self.process: subprocess.Popen[str] | None = None
         self.http_endpoint = ""
         self.log = data_dir.parent / "collector.log"
+        self.inserts = data_dir.parent / "inserts.log"  # which segment held which traces
 
     def start(self, *faults: str, timeout: float = 120.0) -> FaultCollector:
         discovery = self.data_dir / "collector.json"
@@ -40,6 +41,8 @@ class FaultCollector:
                 [
                     sys.executable,
                     str(LAUNCHER),
+                    "--log-inserts",
+                    str(self.inserts),
                     *faults,
                     "--",
                     "--data-dir",

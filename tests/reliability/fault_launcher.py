@@ -14,6 +14,9 @@ collector under test is the real one, started the way a user starts it:
 ``--disk-full-while PATH``
     every write to a spool segment fails with ENOSPC while PATH exists (for
     machines where a tiny tmpfs cannot be mounted).
+``--log-inserts PATH``
+    appends a line per successful insert to PATH: time, pid, the segment's
+    deduplication token and the trace ids it holds (to explain a duplicate).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import errno
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +95,43 @@ def _disk_full_while(flag: Path) -> None:
     spool.open = spool_open  # type: ignore[attr-defined]
 
 
+def _log_inserts(path: Path) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from forktrace.collector.inserter import Inserter
+    from forktrace.collector.spool import Segment
+
+    insert = Inserter.insert
+
+    def insert_and_log(self: Inserter, client: Any, segment: Segment) -> None:
+        insert(self, client, segment)
+        data, offset, trace_ids = segment.path.read_bytes(), 0, []
+        while offset < len(data):
+            length, shift = 0, 0
+            while True:
+                byte = data[offset]
+                offset += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            request = ExportTraceServiceRequest.FromString(data[offset : offset + length])
+            offset += length
+            trace_ids.append(request.resource_spans[0].scope_spans[0].spans[0].trace_id.hex())
+        with open(path, "a") as log:
+            log.write(f"{time.time():.3f} {os.getpid()} {segment.token} {' '.join(trace_ids)}\n")
+
+    Inserter.insert = insert_and_log  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--store-down-while", type=Path)
     parser.add_argument("--kill-after-inserts", type=int)
     parser.add_argument("--disk-full-while", type=Path)
+    parser.add_argument("--log-inserts", type=Path)
     parser.add_argument("up_args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     if options.store_down_while:
@@ -104,6 +140,8 @@ def main(argv: list[str]) -> None:
         _kill_after_inserts(options.kill_after_inserts)
     if options.disk_full_while:
         _disk_full_while(options.disk_full_while)
+    if options.log_inserts:
+        _log_inserts(options.log_inserts)
 
     from forktrace.cli import main as forktrace_main
 

@@ -147,12 +147,16 @@ class Sender:
         temporary.write_text(json.dumps(self.summary))
         os.replace(temporary, self.out_dir / "summary.json")
 
-    def run(self, run_id: str, spans: int, pad: int) -> None:
+    def run(self, run_id: str, spans: int, pad: int, rate: float) -> None:
         stop = self.out_dir / "stop"
         with open(self.out_dir / "acknowledged", "a", encoding="ascii") as log:
             sent = 0
-            written = time.monotonic()
+            written = paced = time.monotonic()
             while not stop.exists():
+                # at most ``rate`` requests a second, so the load leaves the
+                # collector CPU to start, insert and replay on a small machine
+                paced = max(paced + 1 / rate, time.monotonic())
+                time.sleep(max(0.0, paced - time.monotonic()))
                 if time.monotonic() - written > 0.2:
                     self.write_summary()
                     written = time.monotonic()
@@ -195,9 +199,12 @@ def main() -> None:
     parser.add_argument("run_id")
     parser.add_argument("--spans", type=int, default=20, help="spans per request")
     parser.add_argument("--pad", type=int, default=200, help="bytes of text per span")
+    parser.add_argument("--rate", type=float, default=1000.0, help="requests per second, at most")
     options = parser.parse_args()
     options.out_dir.mkdir(parents=True, exist_ok=True)
-    Sender(options.data_dir, options.out_dir).run(options.run_id, options.spans, options.pad)
+    Sender(options.data_dir, options.out_dir).run(
+        options.run_id, options.spans, options.pad, options.rate
+    )
 
 
 if __name__ == "__main__":
