@@ -263,75 +263,72 @@ def _node_outcome(
     return semconv.BranchOutcome.CANCELLED, "the node stopped before it ended", None
 
 
-class _AgentHooks:
-    """A Strands ``HookProvider``: each invocation of its agent runs under the agent's lineage."""
+class _Provider:
+    """A Strands ``HookProvider``: the given callbacks, by event, added to a registry."""
 
-    def __init__(self, owner: _Hooks) -> None:
-        self.owner = owner
-
-    def register_hooks(self, registry: Any, **kwargs: Any) -> None:
-        events = self.owner.events
-        registry.add_callback(events["before_invocation"], self.before_invocation)
-        registry.add_callback(events["after_invocation"], self.after_invocation)
-
-    @guarded("strands.before_invocation")
-    def before_invocation(self, event: Any) -> None:
-        lineage = current_lineage()
-        if not self.owner.active or lineage is None:
-            return
-        name = str(getattr(event.agent, "name", None) or "agent")
-        context = with_lineage(lineage.in_agent(name), otel_context.get_current())
-        # An agent runs one invocation at a time (Strands refuses a second): one slot each.
-        self.owner.attached[id(event.agent)] = (context, otel_context.attach(context))
-
-    @guarded("strands.after_invocation")
-    def after_invocation(self, event: Any) -> None:
-        self.owner.detach(self.owner.attached.pop(id(event.agent), None))
-
-
-class _GraphHooks:
-    """A Strands ``HookProvider`` for graphs: a node of a parallel batch runs in its branch."""
-
-    def __init__(self, owner: _Hooks) -> None:
-        self.owner = owner
+    def __init__(self, events: dict[str, type], callbacks: dict[str, Any]) -> None:
+        self.callbacks = [(events[key], callback) for key, callback in callbacks.items()]
 
     def register_hooks(self, registry: Any, **kwargs: Any) -> None:
-        events = self.owner.events
-        registry.add_callback(events["before_node"], self.before_node)
-        registry.add_callback(events["after_node"], self.after_node)
-
-    @guarded("strands.before_node")
-    def before_node(self, event: Any) -> None:
-        batch = self.owner.batches.get(id(event.source))
-        if not self.owner.active or batch is None:
-            return
-        context = batch.start(event.node_id)
-        if context is not None:
-            self.owner.attached[(id(event.source), event.node_id)] = (
-                context,
-                otel_context.attach(context),
-            )
-
-    @guarded("strands.after_node")
-    def after_node(self, event: Any) -> None:
-        self.owner.detach(self.owner.attached.pop((id(event.source), event.node_id), None))
-        batch = self.owner.batches.get(id(event.source))
-        if batch is not None:
-            batch.finish(event.node_id, *_node_outcome(event.source, event.node_id))
+        for event, callback in self.callbacks:
+            registry.add_callback(event, callback)
 
 
 class _Hooks:
-    """The hook providers, the wrappers that add them, and the open batches; inert once off."""
+    """forktrace's hook callbacks, the wrappers that add them, the open batches; inert once off.
+
+    On an agent: each invocation runs under the agent's lineage. On a graph: a node
+    of a parallel batch runs in its branch, attached in the node's own task.
+    """
 
     def __init__(self) -> None:
-        self.events = _event_classes()
+        events = _event_classes()
         self.active = True
-        self.agent_hooks = _AgentHooks(self)
-        self.graph_hooks = _GraphHooks(self)
+        self.agent_hooks = _Provider(
+            events,
+            {
+                "before_invocation": self.before_invocation,
+                "after_invocation": self.after_invocation,
+            },
+        )
+        self.graph_hooks = _Provider(
+            events, {"before_node": self.before_node, "after_node": self.after_node}
+        )
         self.attached: dict[Any, tuple[Context, object]] = {}
         self.batches: dict[int, _Batch] = {}
         self._registries: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
+
+    @guarded("strands.before_invocation")
+    def before_invocation(self, event: Any) -> None:
+        lineage = current_lineage()
+        if not self.active or lineage is None:
+            return
+        name = str(getattr(event.agent, "name", None) or "agent")
+        context = with_lineage(lineage.in_agent(name), otel_context.get_current())
+        # An agent runs one invocation at a time (Strands refuses a second): one slot each.
+        self.attached[id(event.agent)] = (context, otel_context.attach(context))
+
+    @guarded("strands.after_invocation")
+    def after_invocation(self, event: Any) -> None:
+        self.detach(self.attached.pop(id(event.agent), None))
+
+    @guarded("strands.before_node")
+    def before_node(self, event: Any) -> None:
+        batch = self.batches.get(id(event.source))
+        if not self.active or batch is None:
+            return
+        context = batch.start(event.node_id)
+        if context is not None:
+            key = (id(event.source), event.node_id)
+            self.attached[key] = (context, otel_context.attach(context))
+
+    @guarded("strands.after_node")
+    def after_node(self, event: Any) -> None:
+        self.detach(self.attached.pop((id(event.source), event.node_id), None))
+        batch = self.batches.get(id(event.source))
+        if batch is not None:
+            batch.finish(event.node_id, *_node_outcome(event.source, event.node_id))
 
     @staticmethod
     def detach(entry: tuple[Context, object] | None) -> None:
@@ -395,7 +392,6 @@ class _Hooks:
     def remove(self) -> None:
         """Turn inert and take the providers out of the registries they were added to."""
         self.active = False
-        ours = (self.agent_hooks, self.graph_hooks)
         with self._lock:
             registries = list(self._registries)
             self._registries = weakref.WeakSet()
@@ -407,7 +403,7 @@ class _Hooks:
                     callbacks[:] = [
                         entry
                         for entry in callbacks
-                        if getattr(getattr(entry, "callback", entry), "__self__", None) not in ours
+                        if getattr(getattr(entry, "callback", entry), "__self__", None) is not self
                     ]
             except Exception as exc:  # left inert instead
                 report("strands.remove_hooks", exc)
