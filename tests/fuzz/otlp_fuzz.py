@@ -398,6 +398,10 @@ class Collector:
     grpc_endpoint: str = ""
     extra: list[str] = field(default_factory=list)
 
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "collector.log"
+
     def start(self, timeout: float = 180.0) -> Collector:
         discovery = self.data_dir / "collector.json"
         discovery.unlink(missing_ok=True)
@@ -406,13 +410,14 @@ class Collector:
                 *(sys.executable, "-m", "forktrace.cli", "up", "--data-dir", str(self.data_dir)),
                 *("--grpc-port", "0", "--http-port", "0", "--batch-age", "0.2", *self.extra),
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while not discovery.exists():
             if self.process.poll() is not None:
-                raise RuntimeError(f"the collector exited with {self.process.returncode}")
+                output = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the collector exited with {self.process.returncode}: {output}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError("the collector did not start")
