@@ -631,6 +631,84 @@ def _google_adk() -> Workload:
     return Workload("google-adk", "openinference-instrumentation-google-adk", run, openinference)
 
 
+def _strands() -> Workload:
+    from strands import Agent, tool
+    from strands.models import Model
+    from strands.multiagent import GraphBuilder
+
+    class Scripted(Model):
+        """A reasoning block and a tool call, then the answer (Strands' stream events)."""
+
+        def __init__(self, topic: str | None) -> None:
+            self.config = {"model_id": "scripted"}
+            self.topic = topic
+
+        def update_config(self, **model_config: Any) -> None:
+            self.config.update(model_config)
+
+        def get_config(self) -> Any:
+            return self.config
+
+        async def structured_output(self, *args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError
+            yield
+
+        async def stream(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
+            usage = {"inputTokens": 11, "outputTokens": 7, "totalTokens": 18}
+            called = any("toolResult" in block for m in messages for block in m["content"])
+            yield {"messageStart": {"role": "assistant"}}
+            if self.topic is None or called:
+                blocks: list[tuple[dict[str, Any], dict[str, Any]]] = [({}, {"text": "done"})]
+            else:
+                use = {"toolUse": {"name": "look_up", "toolUseId": self.topic}}
+                arguments = json.dumps({"topic": self.topic})
+                blocks = [
+                    ({}, {"reasoningContent": {"text": f"I should look {self.topic} up"}}),
+                    (use, {"toolUse": {"input": arguments}}),
+                ]
+            for start, delta in blocks:
+                yield {"contentBlockStart": {"start": start}}
+                yield {"contentBlockDelta": {"delta": delta}}
+                yield {"contentBlockStop": {}}
+            stop = "end_turn" if len(blocks) == 1 else "tool_use"
+            yield {"messageStop": {"stopReason": stop}}
+            yield {"metadata": {"usage": usage, "metrics": {"latencyMs": 1}}}
+
+    @tool
+    def look_up(topic: str) -> str:
+        """Look a topic up."""
+        return f"facts about {topic}"
+
+    def run() -> Any:
+        # A Graph: a planner fans out to four researchers (run concurrently; each a model
+        # call with reasoning and a tool call, the tool, a final model call), joined by an
+        # editor. Built per run: forktrace's hooks are added when agents and graphs are made.
+        builder = GraphBuilder()
+        for name in ("planner", "editor"):
+            builder.add_node(Agent(name=name, model=Scripted(None), callback_handler=None), name)
+        for topic in ("tides", "winds", "waves", "currents"):
+            agent = Agent(name=topic, model=Scripted(topic), tools=[look_up], callback_handler=None)
+            builder.add_node(agent, topic)
+            builder.add_edge("planner", topic)
+            builder.add_edge(topic, "editor")
+        builder.set_max_node_executions(10)
+        return builder.build()("survey")
+
+    def openinference(provider: TracerProvider) -> Callable[[], None]:
+        # OpenInference reads Strands' own spans through a span processor, as forktrace does.
+        from openinference.instrumentation.strands_agents import (
+            StrandsAgentsToOpenInferenceProcessor,
+        )
+
+        state = {"on": True}
+        provider.add_span_processor(_Toggle(StrandsAgentsToOpenInferenceProcessor(), state))
+        return lambda: state.update(on=False)
+
+    return Workload(
+        "strands-agents", "openinference-instrumentation-strands-agents", run, openinference
+    )
+
+
 class _Toggle(SpanProcessor):
     """A span processor that can be switched off (a provider cannot drop one)."""
 
@@ -658,6 +736,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "llama-index": _llama_index,
     "autogen": _autogen,
     "google-adk": _google_adk,
+    "strands": _strands,
 }
 
 
