@@ -378,16 +378,20 @@ class _Hooks:
             async for event in stream:
                 yield event
         finally:
-            with self._lock:
-                if outer is None:
-                    self.batches.pop(key, None)
-                else:
-                    self.batches[key] = outer
             try:
-                batch.end()
-            except Exception as exc:
-                report("strands.fork_end", exc)
-            await stream.aclose()
+                # Closed early, Strands cancels the node tasks and awaits them here: their
+                # branches end (as cancelled) before the fork does.
+                await stream.aclose()
+            finally:
+                with self._lock:
+                    if outer is None:
+                        self.batches.pop(key, None)
+                    else:
+                        self.batches[key] = outer
+                try:
+                    batch.end()
+                except Exception as exc:
+                    report("strands.fork_end", exc)
 
     def remove(self) -> None:
         """Turn inert and take the providers out of the registries they were added to."""
