@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -187,9 +187,25 @@ def resolve(
         ),
         redact=_resolve_redact(redact, env, problems),
     )
+    config = _with_collector_token(config, env)
     problems.extend(_resource_attribute_problems(env))
     if problems:
         raise ConfigError(problems)
+    return config
+
+
+def _with_collector_token(config: Config, env: Mapping[str, str]) -> Config:
+    """Send the collector's write token (``FORKTRACE_WRITE_TOKEN``, else
+    ``FORKTRACE_TOKEN``) as a bearer token, unless the headers already carry an
+    ``authorization`` header: the same variables ``forktrace up`` reads, so one
+    environment serves both sides."""
+    if "authorization" in config.headers.value:
+        return config
+    for name in ("FORKTRACE_WRITE_TOKEN", "FORKTRACE_TOKEN"):
+        token = env.get(name, "").strip()
+        if token:
+            headers = {**config.headers.value, "authorization": f"Bearer {token}"}
+            return replace(config, headers=Setting(headers, f"env {name}"))
     return config
 
 

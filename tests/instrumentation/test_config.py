@@ -104,3 +104,15 @@ def test_init_is_idempotent(record) -> None:
     from forktrace import setup
 
     assert setup.current_config().session.value == "first"
+
+
+def test_collector_token_becomes_the_bearer_header_unless_one_is_given() -> None:
+    config = resolve(environ={"FORKTRACE_TOKEN": "shared", "FORKTRACE_WRITE_TOKEN": "w1"})
+    assert config.headers.value == {"authorization": "Bearer w1"}
+    assert config.headers.source == "env FORKTRACE_WRITE_TOKEN"
+
+    config = resolve(environ={"FORKTRACE_TOKEN": "shared"})
+    assert config.headers.value == {"authorization": "Bearer shared"}
+
+    explicit = resolve(headers={"Authorization": "Bearer mine"}, environ={"FORKTRACE_TOKEN": "x"})
+    assert explicit.headers.value == {"authorization": "Bearer mine"}
