@@ -220,6 +220,28 @@ def test_graph_fan_out_is_a_fork_with_a_branch_per_node(spans: Spans) -> None:
     assert agent_span(spans, "editor").start_time >= fork.end_time
 
 
+def test_a_nested_graph_forks_inside_its_branch(spans: Spans) -> None:
+    forktrace.instrument("strands")
+    builder = GraphBuilder()
+    builder.add_node(survey_graph(), "survey")  # a graph as a node: its fan-out nests
+    builder.add_node(talker("critic"), "critic")
+    builder.set_entry_point("survey").set_entry_point("critic").set_max_node_executions(4)
+    with forktrace.run("nested"):
+        assert builder.build()("survey the sea").status.value == "completed"
+
+    outer, inner = sorted(spans.kind(semconv.Kind.FORK), key=lambda f: f.start_time)
+    branches = {b.attributes[semconv.BRANCH_LABEL]: b for b in spans.kind(semconv.Kind.BRANCH)}
+    survey = branches["survey"]
+    assert spans.parent(survey) is outer and spans.parent(branches["critic"]) is outer
+    assert spans.parent(spans.parent(inner)) is survey  # the inner invoke_graph in between
+    assert inner.attributes[semconv.BRANCH_ID] == span_id(survey)
+    prefix = survey.attributes[semconv.BRANCH_PATH] + "."
+    for topic in TOPICS:
+        assert spans.parent(branches[topic]) is inner
+        assert branches[topic].attributes[semconv.BRANCH_PATH].startswith(prefix)
+        assert spans.parent(agent_span(spans, topic)) is branches[topic]
+
+
 async def test_agents_run_in_forktrace_fork_branches_land_in_their_branch(spans: Spans) -> None:
     forktrace.instrument("strands")
 
