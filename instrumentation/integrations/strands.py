@@ -54,6 +54,7 @@ from forktrace.integrations._shared import (
     LlmResult,
     field_of,
     guarded,
+    mark_error,
     record_llm_result,
     report,
     set_content,
@@ -169,7 +170,12 @@ def _end_tool_call_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> 
         span = _arg(args, kwargs, 0, "span")
         result = _arg(args, kwargs, 1, "tool_result")
         if span is not None and span.is_recording() and isinstance(result, dict):
-            set_content(span, semconv.GEN_AI_TOOL_CALL_RESULT, _tool_output(result))
+            output = _tool_output(result)
+            set_content(span, semconv.GEN_AI_TOOL_CALL_RESULT, output)
+            if result.get("status") == "error":
+                # Recent Strands set the same status; 1.2x releases end such a span OK
+                # (overriding this status), and then error.type still tells.
+                mark_error(span, output if isinstance(output, str) else "tool error")
     except Exception as exc:
         report("strands.tool_end", exc)
     return wrapped(*args, **kwargs)

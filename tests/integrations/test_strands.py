@@ -282,6 +282,8 @@ def test_a_failing_tool_is_an_error_and_the_agent_goes_on(spans: Spans) -> None:
     (tool_span,) = spans.kind(semconv.Kind.TOOL)
     assert tool_span.status.status_code is StatusCode.ERROR
     assert "no data on storms" in tool_span.status.description
+    assert tool_span.attributes[semconv.ERROR_TYPE] == "error"
+    assert "no data on storms" in tool_span.attributes[semconv.GEN_AI_TOOL_CALL_RESULT]
     assert agent_span(spans, "storms").status.status_code is not StatusCode.ERROR
 
 
@@ -296,8 +298,11 @@ def test_a_failing_model_fails_its_branch_and_the_graph_as_strands_does(spans: S
     assert failed.attributes[semconv.BRANCH_OUTCOME] == "failed"
     assert "model down for winds" in failed.attributes[semconv.BRANCH_OUTCOME_REASON]
     assert failed.status.status_code is StatusCode.ERROR
-    (llm,) = [s for s in descendants(spans, failed) if s.name == "chat"]
+    (llm,) = [
+        s for s in spans.kind(semconv.Kind.LLM) if s.attributes[semconv.AGENT_NAME] == "winds"
+    ]
     assert llm.status.status_code is StatusCode.ERROR
+    assert llm.attributes[semconv.BRANCH_ID] == span_id(failed)
     # Strands stops the graph at the first failure: the other branches either finished
     # first or were cancelled, and each says which.
     for topic in ("tides", "waves", "currents"):
