@@ -7,7 +7,7 @@ test modules when their framework is missing; here FORKTRACE_REQUIRE_FRAMEWORK
 turns that skip into a failure, so a broken install cannot pass as green.
 
     nox -s integrations            # every framework's tests
-    nox -s "integration(openai)"   # one framework
+    nox -s "integration(framework='openai')"   # one framework
     nox -s benchmark               # benchmarks/integrations.py, one process per framework
 
 Virtualenvs are reused between runs and pip keeps its cache, so a re-run only
