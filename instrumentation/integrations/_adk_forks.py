@@ -34,7 +34,7 @@ from opentelemetry.context import Context
 
 from forktrace import semconv
 from forktrace.context import current_lineage, with_lineage
-from forktrace.integrations._shared import ForkSpans, report
+from forktrace.integrations._shared import ForkSpans, iterate_in_context, report
 from forktrace.integrations._wrapping import MethodPatches
 
 
@@ -93,26 +93,20 @@ async def _in_branch(fork: ForkSpans, run: AsyncGenerator[Any, None], label: str
     """Drive one sub-agent's run in its branch's context, attached only while it runs."""
     span, context = fork.branch(label)
     outcome, reason, error = semconv.BranchOutcome.CANCELLED, "cancelled", None
+    steps = iterate_in_context(run, context)
     try:
-        while True:
-            token = otel_context.attach(context)
-            try:
-                event = await run.__anext__()
-            except StopAsyncIteration:
-                outcome, reason = semconv.BranchOutcome.COMPLETED, None
-                return
-            finally:
-                otel_context.detach(token)
+        async for event in steps:
             if getattr(getattr(event, "actions", None), "escalate", False):
                 # The ParallelAgent stops every branch on this event, this one too.
                 outcome, reason = semconv.BranchOutcome.COMPLETED, "escalated"
             yield event
+        outcome, reason = semconv.BranchOutcome.COMPLETED, None
     except Exception as exc:
         outcome, reason, error = semconv.BranchOutcome.FAILED, _failure(exc), exc
         raise
     finally:
         try:
-            await run.aclose()
+            await steps.aclose()  # closes the sub-agent's run too
         finally:
             _end_branch(fork, span, outcome, reason, error)
 

@@ -11,13 +11,14 @@
 - :class:`SpanMap`: framework run ids -> (span, context), thread-safe.
 - :class:`ForkSpans`: a fork with its branch spans, for integrations that
   discover parallel work from framework events rather than ``forktrace.fork``.
+- :func:`iterate_in_context`: drive a framework's async stream under a context.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -120,6 +121,29 @@ def child_context(
     if lineage is not None:
         ctx = with_lineage(lineage, ctx)
     return ctx
+
+
+async def iterate_in_context(stream: Any, ctx: Context) -> AsyncIterator[Any]:
+    """Iterate ``stream`` with ``ctx`` attached during each step only.
+
+    Attaching across a ``yield`` would leak the context into the consumer (and
+    detach in another context when the consumer moves on). Closing this
+    iterator closes ``stream``.
+    """
+    try:
+        while True:
+            token = otel_context.attach(ctx)
+            try:
+                item = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                otel_context.detach(token)
+            yield item
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()  # a no-op once exhausted; closes the framework's stream otherwise
 
 
 def agent_lineage(agent_name: str, parent: Context | None) -> Lineage | None:

@@ -59,6 +59,7 @@ from forktrace.integrations._shared import (
     capture_content,
     child_context,
     end_span,
+    iterate_in_context,
     llm_attributes,
     message,
     reasoning_part,
@@ -255,30 +256,8 @@ def _create_stream(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
             end_span(call.span, exc)
         raise
     if call.span is None:
-        return _in_context(stream, call.context)
-    return _traced_stream(_in_context(stream, call.context), call.span)
-
-
-async def _in_context(stream: Any, ctx: Context) -> AsyncIterator[Any]:
-    """Iterate ``stream`` with ``ctx`` attached during each step only.
-
-    Attaching across a ``yield`` would leak the context into the consumer (and
-    detach in another context when the consumer moves on).
-    """
-    try:
-        while True:
-            token = otel_context.attach(ctx)
-            try:
-                item = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                otel_context.detach(token)
-            yield item
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()  # a no-op once exhausted; closes the client's stream otherwise
+        return iterate_in_context(stream, call.context)
+    return _traced_stream(iterate_in_context(stream, call.context), call.span)
 
 
 async def _traced_stream(stream: Any, span: Any) -> AsyncIterator[Any]:
@@ -393,7 +372,7 @@ async def _traced_team(stream: Any, span: Any, team: str) -> AsyncIterator[Any]:
     # The team's embedded runtime starts in the first step, in the team span's
     # context: every message handler of this run inherits it.
     error: BaseException | None = None
-    steps = _in_context(stream, trace.set_span_in_context(span))
+    steps = iterate_in_context(stream, trace.set_span_in_context(span))
     try:
         async for item in steps:
             stop_reason = getattr(item, "stop_reason", None)
