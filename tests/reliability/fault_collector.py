@@ -164,6 +164,7 @@ class Stored:
     forktrace_spans: Counter[str] = field(default_factory=Counter)
     llm_calls: int = 0  # forktrace_usage, summed (an AggregatingMergeTree)
     input_tokens: int = 0  # forktrace_run_totals, summed
+    duplicated_traces: list[str] = field(default_factory=list)  # to explain a duplicate
 
     @classmethod
     def read(cls, collector: FaultCollector, run_id: str) -> Stored:
@@ -178,6 +179,14 @@ class Stored:
             f"WHERE run_id = '{run_id}' GROUP BY span_id"
         ):
             stored.forktrace_spans[span_id] = count
+        stored.duplicated_traces = [
+            trace_id
+            for (trace_id,) in collector.query(
+                "SELECT DISTINCT TraceId FROM otel_traces "
+                f"WHERE SpanAttributes['forktrace.run.id'] = '{run_id}' AND SpanId IN ("
+                "SELECT SpanId FROM otel_traces GROUP BY SpanId HAVING count() > 1)"
+            )
+        ]
         stored.llm_calls = collector.query(
             f"SELECT sum(llm_calls) FROM forktrace_usage WHERE run_id = '{run_id}'"
         )[0][0]
@@ -186,8 +195,19 @@ class Stored:
         )[0][0]
         return stored
 
-    def assert_exactly_once(self, acknowledged: list[str]) -> None:
-        """Every acknowledged span once in every table; nothing stored twice."""
+    def assert_exactly_once(self, acknowledged: list[str], inserts: Path | None = None) -> None:
+        """Every acknowledged span once in every table; nothing stored twice.
+        ``inserts``: the launcher's insert log, quoted for the traces stored twice."""
+        if self.duplicated_traces and inserts is not None and inserts.exists():
+            lines = [
+                line
+                for line in inserts.read_text().splitlines()
+                if any(trace_id in line for trace_id in self.duplicated_traces)
+            ]
+            raise AssertionError(
+                f"{len(self.duplicated_traces)} traces stored more than once; the inserts "
+                "that held them (time, pid, token, traces):\n" + "\n".join(lines)
+            )
         assert len(set(acknowledged)) == len(acknowledged)
         for table in ("otel_traces", "forktrace_spans"):
             counts: Counter[str] = getattr(self, table)

@@ -63,4 +63,4 @@ def test_acknowledged_spans_survive_20_kills_exactly_once(tmp_path: Path) -> Non
     print(f"acknowledged {len(acknowledged)} spans, stored {len(stored.otel_traces)}: {summary}")
     assert worst_moments == KILLS // 4
     assert len(acknowledged) >= 20 * KILLS // 2  # the load was real in most rounds
-    stored.assert_exactly_once(acknowledged)
+    stored.assert_exactly_once(acknowledged, collector.inserts)
