@@ -64,7 +64,7 @@ def up(
     ),
     tls_cert: Path | None = TlsCertOption,
     tls_key: Path | None = TlsKeyOption,
-    batch_spans: int = typer.Option(20_000, help="Insert when this many spans are spooled."),
+    batch_spans: int = typer.Option(10_000, help="Insert when this many spans are spooled."),
     batch_age: float = typer.Option(
         1.0, help="Insert spooled spans at least this often (seconds)."
     ),

@@ -25,7 +25,7 @@ class CollectorSettings:
     read_token: str | None = None  # the SQL endpoint only (overrides token for reading)
     tls_cert: Path | None = None  # PEM certificate (chain) for both receivers
     tls_key: Path | None = None  # its PEM private key
-    batch_spans: int = 20_000  # a spool segment is sealed and inserted past this many spans
+    batch_spans: int = 10_000  # a spool segment is sealed and inserted past this many spans
     batch_age: float = 1.0  # ... or once its first request is this old (seconds)
     spool_limit_bytes: int = 1024 * 1024 * 1024  # past this much un-inserted data: 429
     limits: Limits = field(default_factory=Limits)  # what one request may hold
