@@ -38,9 +38,16 @@ FRAMEWORKS = {
     "google-adk": ("google-adk", "google_adk"),
 }
 TEST_DEPS = ("pytest>=8", "pytest-asyncio>=0.23", "aiohttp>=3.9")
-# Test-only packages of one framework's session: AutoGen's OpenAI client, to test that its
-# model calls are recorded once with forktrace's openai integration on.
-FRAMEWORK_TEST_DEPS = {"autogen": ("autogen-ext[openai]>=0.6.2,<0.8",)}
+# Test-only packages of one framework's session: each framework's OpenAI model class and the
+# openai integration's own needs, to test that a model call made through the framework with
+# forktrace's openai integration also on is recorded once.
+_OPENAI_SDK = ("openai>=1.40,<4", "wrapt>=1.14,<3")
+FRAMEWORK_TEST_DEPS = {
+    "autogen": ("autogen-ext[openai]>=0.6.2,<0.8",),
+    "langgraph": ("langchain-openai>=0.3,<2", *_OPENAI_SDK),
+    "pydantic-ai": ("pydantic-ai-slim[openai]>=1.0,<3", *_OPENAI_SDK),
+    "strands": ("strands-agents[openai]>=1.20,<2", *_OPENAI_SDK),
+}
 
 # The OpenInference instrumentor the benchmark compares against, per framework.
 OPENINFERENCE = {

@@ -12,13 +12,17 @@
 - :class:`ForkSpans`: a fork with its branch spans, for integrations that
   discover parallel work from framework events rather than ``forktrace.fork``.
 - :func:`iterate_in_context`: drive a framework's async stream under a context.
+- :func:`recording_model_call` and friends: one llm span per model call when a
+  framework and a provider SDK integration both see it.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -236,6 +240,11 @@ def llm_attributes(provider: str | None, model: str | None) -> dict[str, Any]:
 
 
 def record_llm_result(span: Span, result: LlmResult) -> None:
+    span.set_attributes(llm_result_attributes(result))
+
+
+def llm_result_attributes(result: LlmResult) -> dict[str, Any]:
+    """The span attributes of a model call's result (content only when captured)."""
     attributes: dict[str, Any] = {
         semconv.GEN_AI_RESPONSE_MODEL: result.response_model,
         semconv.GEN_AI_USAGE_INPUT_TOKENS: result.input_tokens,
@@ -244,12 +253,14 @@ def record_llm_result(span: Span, result: LlmResult) -> None:
     }
     if result.finish_reasons:
         attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = list(result.finish_reasons)
-    span.set_attributes({key: value for key, value in attributes.items() if value is not None})
-    reasoning = "\n\n".join(item for item in result.reasoning if item)
-    if reasoning:
-        set_content(span, semconv.LLM_REASONING, reasoning)
-    if result.text or result.reasoning or result.tool_calls:
-        set_content(span, semconv.GEN_AI_OUTPUT_MESSAGES, [result.output_message()])
+    attributes = {key: value for key, value in attributes.items() if value is not None}
+    if text.policy.capture_content:
+        reasoning = "\n\n".join(item for item in result.reasoning if item)
+        if reasoning:
+            text.put_content(attributes, semconv.LLM_REASONING, reasoning)
+        if result.text or result.reasoning or result.tool_calls:
+            text.put_content(attributes, semconv.GEN_AI_OUTPUT_MESSAGES, [result.output_message()])
+    return attributes
 
 
 def record_input_messages(span: Span, messages: list[dict[str, Any]] | None) -> None:
@@ -285,6 +296,120 @@ def usage_tokens(usage: Any) -> tuple[int | None, int | None, int | None]:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# --- one llm span per model call ----------------------------------------------
+#
+# A model call made through a framework (LangChain's ChatOpenAI, Strands'
+# OpenAIModel, ...) reaches a provider SDK (openai, anthropic) that forktrace
+# also instruments. Both would record it, and tokens and cost would count
+# twice. The rule: the framework's span is the llm span (it sits where the
+# agent's work is, with the framework's view of the messages); the provider
+# SDK integration records no llm span of its own and hands what only it reads
+# (the provider's response model, reasoning tokens and text) to the
+# framework's span where that lacks them.
+#
+# A framework says it is recording a model call in one of two ways:
+# - its own OpenTelemetry span, current during the provider call and marked
+#   kind llm (Strands' and Pydantic AI's ``chat`` spans, forktrace's own);
+# - :func:`framework_model_call` (or :func:`set_model_call`) around the
+#   provider call, for frameworks whose span is not current then (LangChain
+#   emits its spans when the graph ends).
+
+
+@dataclass
+class FrameworkModelCall:
+    """A model call a framework records; provider integrations add what they read."""
+
+    framework: str
+    provider_results: list[LlmResult] = field(default_factory=list)
+    # Cleared when the call ends: a context copied while it was open (a task
+    # LangChain gathers) may still hold the marker, and must not skip later calls.
+    open: bool = True
+
+    def merged_into(self, result: LlmResult | None) -> LlmResult | None:
+        """``result`` with the fields it lacks taken from the provider's answers."""
+        for provided in self.provider_results:
+            result = fill_missing(result, provided)
+        return result
+
+
+_model_call: ContextVar[FrameworkModelCall | None] = ContextVar(
+    "forktrace_framework_model_call", default=None
+)
+
+
+def set_model_call(call: FrameworkModelCall | None) -> FrameworkModelCall | None:
+    """Mark (or unmark, with None) the current context's model call; returns the previous one.
+
+    For callback-style frameworks whose start and end callbacks run in the
+    caller's context but not as one ``with`` block; restore the previous value
+    at the end (a plain set, not a token reset, so it works from any context).
+    """
+    previous = _model_call.get()
+    _model_call.set(call)
+    return previous
+
+
+def end_model_call(call: FrameworkModelCall, outer: FrameworkModelCall | None) -> None:
+    """Close ``call``; where it is still the current context's marker, put ``outer`` back.
+
+    The end callback may run in another context (a task the framework
+    gathered): there only closing it matters.
+    """
+    call.open = False
+    if _model_call.get() is call:
+        _model_call.set(outer)
+
+
+@contextmanager
+def framework_model_call(framework: str) -> Iterator[FrameworkModelCall]:
+    """Around a provider call a framework records itself: the SDK integration steps aside."""
+    call = FrameworkModelCall(framework)
+    token = _model_call.set(call)
+    try:
+        yield call
+    finally:
+        call.open = False
+        _model_call.reset(token)
+
+
+def recording_model_call() -> FrameworkModelCall | Span | None:
+    """Who records the model call about to be made, if a framework does: its marker or span."""
+    call = _model_call.get()
+    if call is not None and call.open:
+        return call
+    span = trace.get_current_span()
+    attributes = getattr(span, "attributes", None)  # SDK spans only; others have none
+    if span.is_recording() and attributes and attributes.get(semconv.KIND) == _LLM_KIND:
+        return span
+    return None
+
+
+def hand_over(owner: FrameworkModelCall | Span, result: LlmResult) -> None:
+    """Give a provider integration's reading of a call to the framework that records it."""
+    if isinstance(owner, FrameworkModelCall):
+        owner.provider_results.append(result)
+        return
+    # A span of the framework's own: add only what it lacks (its messages are its own).
+    present = getattr(owner, "attributes", None) or {}
+    extra = LlmResult(**{**vars(result), "text": [], "tool_calls": []})
+    attributes = llm_result_attributes(extra)
+    attributes.pop(semconv.GEN_AI_OUTPUT_MESSAGES, None)
+    owner.set_attributes({key: value for key, value in attributes.items() if key not in present})
+
+
+def fill_missing(result: LlmResult | None, provided: LlmResult) -> LlmResult:
+    """``result`` with each empty field taken from ``provided`` (the provider's reading)."""
+    if result is None:
+        return provided
+    for name, value in vars(provided).items():
+        if getattr(result, name) in (None, []) and value not in (None, []):
+            setattr(result, name, value)
+    return result
+
+
+_LLM_KIND = semconv.Kind.LLM.value
 
 
 # --- framework runs called back from anywhere --------------------------------

@@ -19,10 +19,13 @@ from opentelemetry.trace import Span
 
 from forktrace import semconv
 from forktrace.integrations._shared import (
+    FrameworkModelCall,
     LlmResult,
     end_span,
+    hand_over,
     record_input_messages,
     record_llm_result,
+    recording_model_call,
     report,
     start_span,
 )
@@ -194,10 +197,42 @@ def _finish_llm_span(
     return response
 
 
+def _hand_over(
+    spec: LlmCallSpec, owner: FrameworkModelCall | Span, response: Any, kwargs: Mapping[str, Any]
+) -> None:
+    """A framework records this call: give it what the provider answered, record no span.
+
+    Streams are passed through untouched (reading them here would mean wrapping
+    the framework's stream for a few fields it mostly has).
+    """
+    try:
+        if not spec.is_stream(response, kwargs):
+            hand_over(owner, spec.result(response))
+    except Exception as exc:
+        report(spec.where, exc)
+
+
+def _owner() -> FrameworkModelCall | Span | None:
+    try:
+        return recording_model_call()
+    except Exception as exc:
+        report("recording_model_call", exc)
+        return None
+
+
 def llm_wrappers(spec: LlmCallSpec) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """wrapt wrappers (sync, async) that record a provider method's calls as llm spans."""
+    """wrapt wrappers (sync, async) that record a provider method's calls as llm spans.
+
+    A call made while a framework records it (see ``recording_model_call``) gets
+    no span of its own: the framework's llm span is the one, so tokens count once.
+    """
 
     def sync_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        owner = _owner()
+        if owner is not None:
+            response = wrapped(*args, **kwargs)
+            _hand_over(spec, owner, response, kwargs)
+            return response
         span = _start_llm_span(spec, kwargs)
         if span is None:
             return wrapped(*args, **kwargs)
@@ -209,6 +244,11 @@ def llm_wrappers(spec: LlmCallSpec) -> tuple[Callable[..., Any], Callable[..., A
         return _finish_llm_span(spec, span, response, kwargs)
 
     async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        owner = _owner()
+        if owner is not None:
+            response = await wrapped(*args, **kwargs)
+            _hand_over(spec, owner, response, kwargs)
+            return response
         span = _start_llm_span(spec, kwargs)
         if span is None:
             return await wrapped(*args, **kwargs)

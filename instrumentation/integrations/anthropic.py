@@ -8,7 +8,9 @@ not duplicate those spans. Instead it:
 
 - adds a span processor to the global tracer provider (where the SDK sends its
   spans) that marks each model call ``forktrace.kind = llm``; lineage is
-  stamped by forktrace's lineage processor like on any span inside a run;
+  stamped by forktrace's lineage processor like on any span inside a run. A
+  call a framework records as its own llm span (LangChain, Strands' ``chat``
+  span) is left unmarked, so its tokens count once;
 - turns the SDK's content mode on (``ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE``)
   when forktrace captures content and the variable is not set, so thinking
   text is recorded. Clients read it when they are created: create them after
@@ -29,7 +31,7 @@ from opentelemetry.sdk.trace import Span
 
 from forktrace import semconv
 from forktrace.integrations._enrich import Enricher, enrich_global_spans
-from forktrace.integrations._shared import capture_content
+from forktrace.integrations._shared import capture_content, recording_model_call
 
 SCOPE_PREFIX = "com.anthropic.sdk"
 CONTENT_MODE_VARIABLE = "ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"
@@ -39,8 +41,13 @@ _MODEL_OPERATIONS = frozenset({"chat", "text_completion"})
 
 def _mark_model_calls(span: Span, parent_context: Context | None) -> None:
     attributes = span.attributes or {}
-    if attributes.get(semconv.GEN_AI_OPERATION_NAME) in _MODEL_OPERATIONS:
-        span.set_attribute(semconv.KIND, _LLM)
+    if attributes.get(semconv.GEN_AI_OPERATION_NAME) not in _MODEL_OPERATIONS:
+        return
+    if recording_model_call() is not None:
+        # A framework records this call as its llm span (LangChain, Strands' chat span):
+        # the SDK's span stays, kindless, so its tokens are not counted a second time.
+        return
+    span.set_attribute(semconv.KIND, _LLM)
 
 
 class Instrumentor:

@@ -40,9 +40,11 @@ from forktrace import semconv
 from forktrace.integrations._shared import (
     Context,
     ForkSpans,
+    FrameworkModelCall,
     LlmResult,
     agent_lineage,
     child_context,
+    end_model_call,
     end_span,
     field_of,
     guarded,
@@ -52,6 +54,7 @@ from forktrace.integrations._shared import (
     record_llm_result,
     report,
     set_content,
+    set_model_call,
     start_span,
     text_part,
     tool_call_part,
@@ -85,6 +88,9 @@ class _Run:
     tool_result: Any = None
     children: list[_Run] = field(default_factory=list)
     context: Context | None = None  # the outermost run's: where its spans go
+    # A model call's marker (the provider SDK integrations step aside) and the one it hid.
+    model_call: FrameworkModelCall | None = None
+    outer_call: FrameworkModelCall | None = None
 
     @property
     def step(self) -> int | None:
@@ -195,6 +201,11 @@ def _handler_class() -> type:
             run.attributes = llm_attributes(metadata.get("ls_provider"), model)
             run.messages = messages
             self._begin(run_id, parent_run_id, run, tags)
+            if not run.hidden:
+                # The callbacks run inline in the caller's context, so the provider SDK
+                # call made between start and end sees this: one llm span, this one.
+                run.model_call = FrameworkModelCall("langchain")
+                run.outer_call = set_model_call(run.model_call)
 
         @guarded("langchain.on_chat_model_start")
         def on_chat_model_start(
@@ -231,11 +242,19 @@ def _handler_class() -> type:
             with self._lock:
                 run = self._runs.get(run_id)
             if run is not None:
-                run.result = _llm_result(response)
+                _end_model_call(run)  # first: a failure below must not leave it open
+                try:
+                    run.result = _with_provider_result(run, _llm_result(response))
+                except Exception as exc:
+                    report("langchain.on_llm_end", exc)
             self._finish(run_id)
 
         @guarded("langchain.on_llm_error")
         def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+            with self._lock:
+                run = self._runs.get(run_id)
+            if run is not None:
+                _end_model_call(run)
             self._finish(run_id, error)
 
         # -- tools ----------------------------------------------------------------
@@ -287,6 +306,19 @@ def _handler_class() -> type:
 
     Handler.__name__ = Handler.__qualname__ = "ForktraceCallbackHandler"
     return Handler
+
+
+def _end_model_call(run: _Run) -> None:
+    if run.model_call is not None:
+        end_model_call(run.model_call, run.outer_call)
+
+
+def _with_provider_result(run: _Run, result: LlmResult) -> LlmResult | None:
+    """LangChain's reading of a model call, with what only the provider SDK integration read."""
+    call = run.model_call
+    if call is None or len(call.provider_results) != 1:
+        return result  # none, or a batch's answers, which cannot be told apart
+    return call.merged_into(result)
 
 
 # --- turning recorded runs into spans ------------------------------------------

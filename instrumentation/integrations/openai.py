@@ -6,11 +6,16 @@ restores them on uninstrument. A streamed response keeps its span open until
 the stream ends, folding the chunks into model, tokens, text, tool calls and
 reasoning text (``reasoning_content`` from OpenAI-compatible servers, reasoning
 summaries from the responses API).
+
+A call made while a framework records it as its own llm span (LangChain's
+ChatOpenAI, Strands' or Pydantic AI's OpenAI models) gets no span here: the
+framework's span is the llm span, and what only the provider's answer says
+(its model, reasoning tokens and text) is added to it where it lacks them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from forktrace.integrations._openai_format import (
@@ -20,6 +25,7 @@ from forktrace.integrations._openai_format import (
     responses_result,
 )
 from forktrace.integrations._shared import (
+    LlmResult,
     field_of,
     llm_attributes,
 )
@@ -37,6 +43,26 @@ def _is_stream(response: Any, kwargs: Mapping[str, Any]) -> bool:
     from openai import AsyncStream, Stream
 
     return isinstance(response, Stream | AsyncStream)
+
+
+def _parsed(read: Callable[[Any], LlmResult]) -> Callable[[Any], LlmResult]:
+    """``read`` that also reads ``with_raw_response`` calls (LangChain's ChatOpenAI makes them).
+
+    Their ``create`` returns the raw HTTP response; its ``parse()`` is cached, so
+    parsing it here spares the caller nothing and costs it nothing. A raw streamed
+    response is left to its caller: reading it would consume it.
+    """
+
+    def read_parsed(response: Any) -> LlmResult:
+        from openai._legacy_response import LegacyAPIResponse
+
+        if isinstance(response, LegacyAPIResponse):
+            if getattr(response, "_stream", False):
+                return LlmResult()
+            response = response.parse()
+        return read(response)
+
+    return read_parsed
 
 
 # --- chat completions -------------------------------------------------------
@@ -121,7 +147,7 @@ CHAT = LlmCallSpec(
     where="openai.chat",
     provider=PROVIDER,
     request=_chat_request,
-    result=chat_result,
+    result=_parsed(chat_result),
     accumulator=_ChatChunks,
     is_stream=_is_stream,
 )
@@ -129,7 +155,7 @@ RESPONSES = LlmCallSpec(
     where="openai.responses",
     provider=PROVIDER,
     request=_responses_request,
-    result=responses_result,
+    result=_parsed(responses_result),
     accumulator=_ResponseEvents,
     is_stream=_is_stream,
 )

@@ -75,3 +75,49 @@ async def sse(
         await response.write(f"{chunk}data: {payload}\n\n".encode())
     await response.write_eof()
     return response
+
+
+# --- OpenAI chat completions ---------------------------------------------------
+
+OPENAI_MODEL = "gpt-test-2026"
+OPENAI_USAGE = {
+    "prompt_tokens": 11,
+    "completion_tokens": 7,
+    "total_tokens": 18,
+    "completion_tokens_details": {"reasoning_tokens": 3},
+}
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    content = body["messages"][-1]["content"]
+    return content if isinstance(content, str) else content[0]["text"]
+
+
+async def openai_chat(request: web.Request) -> web.StreamResponse:
+    """``/v1/chat/completions``: answers ``answer: {prompt}`` with reasoning and usage.
+
+    ``reasoning_content`` (sent by OpenAI-compatible reasoning servers) is what
+    only the provider's answer holds: frameworks' OpenAI models drop it.
+    Streamed too, with usage in the last chunk when asked for.
+    """
+    body = await request.json()
+    prompt = _last_user_text(body)
+    answer, reasoning = f"answer: {prompt}", f"thinking about {prompt}"
+    base = {"id": "chatcmpl-1", "created": 0, "model": OPENAI_MODEL}
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": answer, "reasoning_content": reasoning}
+        choice = {"index": 0, "finish_reason": "stop", "message": message}
+        return web.json_response(
+            {**base, "object": "chat.completion", "choices": [choice], "usage": OPENAI_USAGE}
+        )
+
+    async def chunks() -> AsyncIterator[tuple[str | None, Any]]:
+        chunk = {**base, "object": "chat.completion.chunk"}
+        for delta, finish in (({"role": "assistant", "content": answer}, None), ({}, "stop")):
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            yield None, {**chunk, "choices": [choice]}
+        if (body.get("stream_options") or {}).get("include_usage"):
+            yield None, {**chunk, "choices": [], "usage": OPENAI_USAGE}
+        yield None, "[DONE]"
+
+    return await sse(request, chunks())

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from integration_helpers import Spans, require, span_id
+from opentelemetry import trace
 
 anthropic = require("anthropic")
 
@@ -233,3 +234,32 @@ def test_uninstrument_restores_the_sdk_settings(
     (call,) = spans.named(CALL)  # the SDK still traces itself, as it did before forktrace
     assert semconv.KIND not in call.attributes
     assert semconv.GEN_AI_OUTPUT_MESSAGES not in call.attributes
+
+
+def test_a_call_a_framework_records_is_not_a_second_llm_span(
+    spans: Spans, server: LocalServer
+) -> None:
+    """Inside a framework's marker or its current llm span, the SDK's span gets no llm kind."""
+    from forktrace.integrations._shared import framework_model_call, start_span
+
+    forktrace.instrument("anthropic")
+    client = _client(server)
+    request = {
+        "model": "claude-test",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with framework_model_call("some-framework"):
+        client.messages.create(**request)
+    framework_span = start_span("chat claude-test", semconv.Kind.LLM)
+    with trace.use_span(framework_span, end_on_exit=True):
+        client.messages.create(**request)
+    (llm,) = spans.kind(semconv.Kind.LLM)
+    assert llm.name == "chat claude-test"
+    sdk_spans = spans.named(CALL)
+    assert len(sdk_spans) == 2  # still there, with the SDK's detail, kindless
+    assert all(semconv.KIND not in span.attributes for span in sdk_spans)
+    assert spans.parent(sdk_spans[1]) is llm
+
+    client.messages.create(**request)  # after them: the SDK's span is the llm span again
+    assert len(spans.kind(semconv.Kind.LLM)) == 2

@@ -300,3 +300,115 @@ def test_nothing_is_left_behind_after_runs(spans: Spans) -> None:
     with pytest.raises(ValueError):
         _parallel_graph(fail="beta").invoke({"topic": "tides", "notes": []})
     assert _active["langgraph"].handler.pending() == 0
+
+
+# --- a model call seen by LangChain and by the provider SDK integration: recorded once ---
+
+
+@pytest.fixture
+def openai_server() -> Any:
+    require("langchain_openai")
+    from fake_providers import LocalServer, openai_chat
+
+    with LocalServer({"/v1/chat/completions": openai_chat}) as server:
+        yield server
+
+
+def _chat_openai(server: Any) -> Any:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model="gpt-test",
+        api_key="test",
+        base_url=f"{server.url}/v1",
+        max_retries=0,
+        stream_usage=True,
+    )
+
+
+def _openai_graph(model: Any, mode: str) -> Any:
+    """plan -> four researchers asking ChatOpenAI in one superstep (sync, async or streamed)."""
+    graph = StateGraph(Research)
+    graph.add_node("plan", lambda state: {})
+
+    def researcher(name: str) -> Any:
+        def prompt(state: Research) -> str:
+            return f"research {state['topic']} as {name}"
+
+        def run(state: Research) -> Research:
+            if mode == "stream":
+                chunks = list(model.stream(prompt(state)))
+                return {"notes": ["".join(chunk.text for chunk in chunks)]}
+            return {"notes": [model.invoke(prompt(state)).text]}
+
+        async def arun(state: Research) -> Research:
+            return {"notes": [(await model.ainvoke(prompt(state))).text]}
+
+        return arun if mode == "async" else run
+
+    names = ["alpha", "beta", "gamma", "delta"]
+    for name in names:
+        graph.add_node(name, researcher(name))
+        graph.add_edge("plan", name)
+    graph.add_edge(START, "plan")
+    graph.add_edge(names, END)
+    return graph.compile(name="researchers")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+async def test_a_chat_openai_call_is_one_llm_span_with_the_openai_integration_on(
+    spans: Spans, openai_server: Any, mode: str
+) -> None:
+    assert forktrace.instrument("langgraph", "openai") == ["langgraph", "openai"]
+    graph = _openai_graph(_chat_openai(openai_server), mode)
+    with forktrace.run("research"):
+        state = {"topic": "tides", "notes": []}
+        result = await graph.ainvoke(state) if mode == "async" else graph.invoke(state)
+    assert sorted(result["notes"])[0] == "answer: research tides as alpha"
+
+    branches = spans.kind(semconv.Kind.BRANCH)
+    assert len(branches) == 4
+    assert len(spans.kind(semconv.Kind.LLM)) == 4  # one per call: tokens count once
+    for branch in branches:
+        name = branch.attributes[semconv.BRANCH_LABEL]
+        (node,) = spans.children(branch)
+        (llm,) = spans.children(node)  # LangChain's span, in its branch, nothing beside it
+        attributes = llm.attributes
+        assert attributes[semconv.KIND] == "llm"
+        assert attributes[semconv.BRANCH_ID] == span_id(branch)
+        assert attributes[semconv.AGENT_NAME] == "researchers"
+        assert attributes[semconv.GEN_AI_REQUEST_MODEL] == "gpt-test"
+        assert attributes[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-test-2026"
+        assert attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+        assert attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+        assert attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 3
+        assert f"as {name}" in attributes[semconv.GEN_AI_INPUT_MESSAGES]
+        if mode != "stream":
+            # ChatOpenAI drops the server's reasoning_content: the openai integration adds it.
+            assert attributes[semconv.LLM_REASONING] == f"thinking about research tides as {name}"
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+async def test_after_a_chat_openai_call_the_openai_integration_records_direct_calls(
+    spans: Spans, openai_server: Any, use_async: bool
+) -> None:
+    """The marker LangChain's callbacks set ends with the call, even where they end elsewhere."""
+    import openai
+
+    forktrace.instrument("langgraph", "openai")
+    model = _chat_openai(openai_server)
+    options = {"base_url": f"{openai_server.url}/v1", "api_key": "test", "max_retries": 0}
+    request = {"model": "direct", "messages": [{"role": "user", "content": "hi"}]}
+    with forktrace.run("mixed"):
+        if use_async:
+            await model.ainvoke("through langchain")
+            await openai.AsyncOpenAI(**options).chat.completions.create(**request)
+        else:
+            model.invoke("through langchain")
+            openai.OpenAI(**options).chat.completions.create(**request)
+    by_model = {
+        llm.attributes[semconv.GEN_AI_REQUEST_MODEL]: llm for llm in spans.kind(semconv.Kind.LLM)
+    }
+    assert set(by_model) == {"gpt-test", "direct"}
+    assert by_model["direct"].attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+    assert spans.parent(by_model["direct"]).name == "run mixed"

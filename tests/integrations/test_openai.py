@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from integration_helpers import Spans, require, span_id
+from opentelemetry import trace
 
 openai = require("openai")
 
@@ -401,3 +402,47 @@ def test_asyncio_gather_of_runs_keeps_runs_apart(spans: Spans, async_client: Any
     }
     for index, run_id in enumerate(run_ids):
         assert by_prompt[f"n{index}"].attributes[semconv.RUN_ID] == run_id
+
+
+def test_a_raw_response_call_is_read(spans: Spans, client: Any) -> None:
+    """``with_raw_response`` (LangChain's ChatOpenAI calls it) still gives model and tokens."""
+    forktrace.instrument("openai")
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-test", messages=[{"role": "user", "content": "raw"}]
+    )
+    assert raw.parse().choices[0].message.content == "answer: raw"
+    attrs = spans.one("chat gpt-test").attributes
+    assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-test-2026"
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+
+
+def test_a_call_a_framework_records_gets_no_span_of_its_own(spans: Spans, client: Any) -> None:
+    """Inside a framework's marker or its current llm span, the framework's span is the one."""
+    from forktrace.integrations._shared import framework_model_call, start_span
+
+    forktrace.instrument("openai")
+    request = {"model": "gpt-test", "messages": [{"role": "user", "content": "once"}]}
+    with framework_model_call("some-framework") as call:
+        client.chat.completions.create(**request)
+    (provided,) = call.provider_results  # what only the provider said, for the framework
+    assert (provided.response_model, provided.reasoning) == (
+        "gpt-test-2026",
+        ["thinking about once"],
+    )
+
+    framework_span = start_span(
+        "chat gpt-test",
+        semconv.Kind.LLM,
+        attributes={
+            semconv.GEN_AI_USAGE_INPUT_TOKENS: 99  # the framework's own count stays
+        },
+    )
+    with trace.use_span(framework_span, end_on_exit=True):
+        client.chat.completions.create(**request)
+    (llm,) = spans.kind(semconv.Kind.LLM)
+    assert llm.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 99
+    assert llm.attributes[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-test-2026"
+    assert llm.attributes[semconv.LLM_REASONING] == "thinking about once"
+
+    client.chat.completions.create(**request)  # the marker and the span ended with their call
+    assert len(spans.kind(semconv.Kind.LLM)) == 2
