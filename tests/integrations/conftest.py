@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from integration_helpers import Spans
@@ -64,3 +65,12 @@ def spans(tracer_provider: TracerProvider) -> Iterator[Spans]:
     yield Spans(_exporter)
     forktrace.uninstrument()
     _exporter.clear()
+
+
+@pytest.fixture
+def openai_server() -> Iterator[Any]:
+    """A local server speaking OpenAI's chat completions (``fake_providers.openai_chat``)."""
+    from fake_providers import LocalServer, openai_chat
+
+    with LocalServer({"/v1/chat/completions": openai_chat}) as server:
+        yield server

@@ -305,16 +305,8 @@ def test_nothing_is_left_behind_after_runs(spans: Spans) -> None:
 # --- a model call seen by LangChain and by the provider SDK integration: recorded once ---
 
 
-@pytest.fixture
-def openai_server() -> Any:
-    require("langchain_openai")
-    from fake_providers import LocalServer, openai_chat
-
-    with LocalServer({"/v1/chat/completions": openai_chat}) as server:
-        yield server
-
-
 def _chat_openai(server: Any) -> Any:
+    require("langchain_openai")
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(

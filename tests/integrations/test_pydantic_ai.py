@@ -132,3 +132,36 @@ def test_an_internal_error_never_breaks_the_agent(
     assert _researcher().run_sync("anything").output == "notes on tides"
     assert spans.kind(semconv.Kind.AGENT) == []
     assert len(spans.all()) >= 2  # Pydantic AI's spans still flow
+
+
+async def test_an_openai_model_call_is_one_llm_span_with_the_openai_integration_on(
+    spans: Spans, openai_server: Any
+) -> None:
+    """Pydantic AI's chat span is the llm span; the openai integration adds to it, once."""
+    require("openai")
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    assert forktrace.instrument("pydantic-ai", "openai") == ["pydantic-ai", "openai"]
+    provider = OpenAIProvider(base_url=f"{openai_server.url}/v1", api_key="test")
+    topics = ["tides", "winds", "waves", "currents"]
+
+    async def study(topic: str) -> str:
+        agent = Agent(OpenAIChatModel("gpt-test", provider=provider), name=f"study-{topic}")
+        return (await agent.run(topic)).output
+
+    with forktrace.run("survey"), forktrace.fork("topics", strategy="map") as fork:
+        outputs = await fork.map(study, topics, labels=topics)
+    assert outputs == [f"answer: {topic}" for topic in topics]
+
+    llms = spans.kind(semconv.Kind.LLM)
+    assert len(llms) == 4  # one per call: tokens count once
+    branches = {b.attributes[semconv.BRANCH_LABEL]: b for b in spans.kind(semconv.Kind.BRANCH)}
+    for llm in llms:
+        topic = llm.attributes[semconv.AGENT_NAME].removeprefix("study-")
+        assert spans.parent(llm).attributes[semconv.GEN_AI_AGENT_NAME] == f"study-{topic}"
+        assert llm.attributes[semconv.BRANCH_ID] == span_id(branches[topic])
+        assert llm.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+        assert llm.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+        assert llm.attributes[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-test-2026"
+        assert spans.children(llm) == []  # no span of the openai integration inside it

@@ -391,3 +391,34 @@ def test_an_internal_error_never_breaks_the_agent(
         result = survey_graph()("survey the sea")
     assert result.status.value == "completed"
     assert len(spans.named("chat")) == 10  # Strands' spans still flow
+
+
+async def test_an_openai_model_call_is_one_llm_span_with_the_openai_integration_on(
+    spans: Spans, openai_server: Any
+) -> None:
+    """Strands' chat span is the llm span; the openai integration records none inside it."""
+    require("openai")
+    from strands.models.openai import OpenAIModel
+
+    assert forktrace.instrument("strands", "openai") == ["strands", "openai"]
+    client_args = {"base_url": f"{openai_server.url}/v1", "api_key": "test", "max_retries": 0}
+
+    async def study(topic: str) -> str:
+        model = OpenAIModel(client_args=client_args, model_id="gpt-test")
+        agent = Agent(name=topic, model=model, callback_handler=None)
+        return str(await agent.invoke_async(topic)).strip()
+
+    with forktrace.run("survey"), forktrace.fork("topics", strategy="map") as fork:
+        outputs = await fork.map(study, TOPICS, labels=TOPICS)
+    assert outputs == [f"answer: {topic}" for topic in TOPICS]
+
+    llms = spans.kind(semconv.Kind.LLM)
+    assert len(llms) == 4  # one per call: tokens count once
+    branches = {b.attributes[semconv.BRANCH_LABEL]: b for b in spans.kind(semconv.Kind.BRANCH)}
+    for llm in llms:
+        topic = llm.attributes[semconv.AGENT_NAME]
+        assert agent_span(spans, topic) in spans.ancestors(llm)
+        assert llm.attributes[semconv.BRANCH_ID] == span_id(branches[topic])
+        assert llm.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+        assert llm.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+        assert spans.children(llm) == []  # no span of the openai integration inside it
