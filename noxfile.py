@@ -47,6 +47,7 @@ FRAMEWORK_TEST_DEPS = {
     "langgraph": ("langchain-openai>=0.3,<2", *_OPENAI_SDK),
     "pydantic-ai": ("pydantic-ai-slim[openai]>=1.0,<3", *_OPENAI_SDK),
     "strands": ("strands-agents[openai]>=1.20,<2", *_OPENAI_SDK),
+    "openai-agents": _OPENAI_SDK,
 }
 
 # The OpenInference instrumentor the benchmark compares against, per framework.

@@ -351,6 +351,21 @@ def set_model_call(call: FrameworkModelCall | None) -> FrameworkModelCall | None
     return previous
 
 
+def begin_model_call(framework: str) -> tuple[FrameworkModelCall, FrameworkModelCall | None]:
+    """For a start callback: mark the context; returns the call and the marker it hid."""
+    call = FrameworkModelCall(framework)
+    return call, set_model_call(call)
+
+
+def end_model_call_on(
+    span: Span, call: FrameworkModelCall, outer: FrameworkModelCall | None
+) -> None:
+    """For an end callback whose span is still open: end the call, add the provider's detail."""
+    end_model_call(call, outer)
+    for result in call.provider_results:
+        hand_over(span, result)
+
+
 def end_model_call(call: FrameworkModelCall, outer: FrameworkModelCall | None) -> None:
     """Close ``call``; where it is still the current context's marker, put ``outer`` back.
 

@@ -43,6 +43,7 @@ from forktrace.integrations._shared import (
     FrameworkModelCall,
     LlmResult,
     agent_lineage,
+    begin_model_call,
     child_context,
     end_model_call,
     end_span,
@@ -54,7 +55,6 @@ from forktrace.integrations._shared import (
     record_llm_result,
     report,
     set_content,
-    set_model_call,
     start_span,
     text_part,
     tool_call_part,
@@ -204,8 +204,7 @@ def _handler_class() -> type:
             if not run.hidden:
                 # The callbacks run inline in the caller's context, so the provider SDK
                 # call made between start and end sees this: one llm span, this one.
-                run.model_call = FrameworkModelCall("langchain")
-                run.outer_call = set_model_call(run.model_call)
+                run.model_call, run.outer_call = begin_model_call("langchain")
 
         @guarded("langchain.on_chat_model_start")
         def on_chat_model_start(

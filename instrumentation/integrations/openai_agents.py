@@ -36,7 +36,10 @@ from forktrace.integrations._shared import (
     SpanMap,
     Tracked,
     agent_lineage,
+    begin_model_call,
     child_context,
+    end_model_call,
+    end_model_call_on,
     field_of,
     guarded,
     llm_attributes,
@@ -149,6 +152,9 @@ def _processor_class() -> type:
                     attributes=llm_attributes(PROVIDER, getattr(data, "model", None)),
                     context=parent_context,
                 )
+                # Called inline before the model call, in its context: the openai
+                # integration sees this and records no second llm span.
+                extra["model_call"] = begin_model_call("openai-agents")
             elif kind == "function":
                 otel_span = start_span(
                     f"execute_tool {data.name}",
@@ -185,9 +191,14 @@ def _processor_class() -> type:
             otel_span = tracked.span if tracked is not None else None
             if tracked is None or otel_span is None or data.type in _TRANSPARENT:
                 return
+            claim = tracked.data.get("model_call")
             try:
                 self._record(otel_span, data, tracked)
+                if claim is not None:
+                    end_model_call_on(otel_span, *claim)
             finally:
+                if claim is not None:
+                    end_model_call(*claim)  # again, if recording failed: never left open
                 error = span.error
                 if error:
                     mark_error(otel_span, str(error.get("message") or "error"))

@@ -234,3 +234,37 @@ async def test_an_internal_error_never_breaks_the_run(
     forktrace.instrument("openai-agents")
     result = await Runner.run(_agents(), "was invoice 42 paid?")
     assert result.final_output == "Your invoice is paid."
+
+
+async def test_an_openai_model_call_is_one_llm_span_with_the_openai_integration_on(
+    spans: Spans, openai_server: Any
+) -> None:
+    """The SDK's generation span is the llm span; the openai integration records none beside it."""
+    from agents import OpenAIChatCompletionsModel
+    from openai import AsyncOpenAI
+
+    assert forktrace.instrument("openai-agents", "openai") == ["openai-agents", "openai"]
+    client = AsyncOpenAI(base_url=f"{openai_server.url}/v1", api_key="test", max_retries=0)
+    topics = ["tides", "winds", "waves", "currents"]
+
+    with forktrace.run("survey"), forktrace.fork("topics", strategy="map") as fork:
+
+        async def study(topic: str) -> str:
+            async with fork.branch(topic):
+                model = OpenAIChatCompletionsModel(model="gpt-test", openai_client=client)
+                return (await Runner.run(Agent(name=topic, model=model), topic)).final_output
+
+        outputs = await asyncio.gather(*(study(topic) for topic in topics))
+    assert outputs == [f"answer: {topic}" for topic in topics]
+
+    llms = spans.kind(semconv.Kind.LLM)
+    assert len(llms) == 4  # one per call: tokens count once
+    branches = {b.attributes[semconv.BRANCH_LABEL]: b for b in spans.kind(semconv.Kind.BRANCH)}
+    for llm in llms:
+        agent = spans.parent(llm)
+        topic = agent.attributes[semconv.GEN_AI_AGENT_NAME]
+        assert llm.attributes[semconv.BRANCH_ID] == span_id(branches[topic])
+        assert llm.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+        # The SDK's generation span drops the server's reasoning_content: the integration adds it.
+        assert llm.attributes[semconv.LLM_REASONING] == f"thinking about {topic}"
+        assert spans.children(llm) == []
