@@ -48,6 +48,9 @@ FRAMEWORK_TEST_DEPS = {
     "pydantic-ai": ("pydantic-ai-slim[openai]>=1.0,<3", *_OPENAI_SDK),
     "strands": ("strands-agents[openai]>=1.20,<2", *_OPENAI_SDK),
     "openai-agents": _OPENAI_SDK,
+    "smolagents": _OPENAI_SDK,
+    "dspy": _OPENAI_SDK,
+    "llama-index": ("llama-index-llms-openai>=0.5,<0.7", *_OPENAI_SDK),
 }
 
 # The OpenInference instrumentor the benchmark compares against, per framework.

@@ -218,12 +218,16 @@ def _generate(wrapped: Callable[..., Any], model: Any, args: Any, kwargs: Any) -
         report("smolagents.generate", exc)
         return wrapped(*args, **kwargs)
     token = _IN_MODEL_CALL.set(True)
+    # Current during the call: the provider SDK integration (OpenAIServerModel calls the
+    # openai SDK) sees this llm span and records none of its own.
+    current = otel_context.attach(trace.set_span_in_context(span))
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as error:
         end_span(span, error)
         raise
     finally:
+        otel_context.detach(current)
         _IN_MODEL_CALL.reset(token)
     try:
         record_llm_result(span, _llm_result(response))
@@ -246,7 +250,7 @@ def _traced_deltas(deltas: Iterator[Any], span: trace.Span) -> Iterator[Any]:
     result = LlmResult()
     text: list[str] = []
     try:
-        for delta in deltas:
+        for delta in _in_span(deltas, span):
             try:
                 text.append(str(getattr(delta, "content", None) or ""))
                 result.add_usage(getattr(delta, "token_usage", None))
@@ -259,6 +263,22 @@ def _traced_deltas(deltas: Iterator[Any], span: trace.Span) -> Iterator[Any]:
     _add_text(result, "".join(text))
     record_llm_result(span, result)
     end_span(span)
+
+
+def _in_span(deltas: Iterator[Any], span: trace.Span) -> Iterator[Any]:
+    """``deltas`` with ``span`` current while each is made (never across a ``yield``),
+    so the provider SDK call inside a streamed generate sees its llm span."""
+    context = trace.set_span_in_context(span)
+    iterator = iter(deltas)
+    while True:
+        token = otel_context.attach(context)
+        try:
+            delta = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            otel_context.detach(token)
+        yield delta
 
 
 def _llm_result(response: Any) -> LlmResult:

@@ -228,3 +228,37 @@ def test_an_internal_error_never_breaks_the_agent(
     monkeypatch.setattr(integration, "ForkSpans", broken)
     forktrace.instrument("smolagents")
     assert _researcher(TOPICS).run("research").startswith("notes on tides")
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["generate", "generate_stream"])
+def test_an_openai_server_model_call_is_one_llm_span_with_the_openai_integration_on(
+    spans: Spans, openai_server: Any, streamed: bool
+) -> None:
+    """smolagents' llm span is the one; the openai integration records none inside it."""
+    require("openai")
+    from smolagents import OpenAIServerModel
+
+    assert forktrace.instrument("smolagents", "openai") == ["smolagents", "openai"]
+    model = OpenAIServerModel("gpt-test", api_base=f"{openai_server.url}/v1", api_key="test")
+
+    def ask(topic: str) -> str:
+        messages = [ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": topic}])]
+        if streamed:
+            return "".join(delta.content or "" for delta in model.generate_stream(messages))
+        return model.generate(messages).content
+
+    with forktrace.run("survey"), forktrace.fork("topics") as fork:
+        answers = fork.map(ask, TOPICS, labels=TOPICS)
+    assert answers == [f"answer: {topic}" for topic in TOPICS]
+
+    llms = spans.kind(semconv.Kind.LLM)
+    assert len(llms) == 4  # one per call: tokens count once
+    branches = {span_id(b): b for b in spans.kind(semconv.Kind.BRANCH)}
+    for llm in llms:
+        branch = branches[llm.attributes[semconv.BRANCH_ID]]
+        assert spans.parent(llm) is branch
+        assert (
+            branch.attributes[semconv.BRANCH_LABEL] in llm.attributes[semconv.GEN_AI_INPUT_MESSAGES]
+        )
+        assert llm.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+        assert spans.children(llm) == []
