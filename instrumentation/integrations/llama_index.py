@@ -37,7 +37,9 @@ from forktrace.integrations._shared import (
     SpanMap,
     Tracked,
     agent_lineage,
+    begin_model_call,
     child_context,
+    end_model_call_on,
     end_span,
     field_of,
     llm_attributes,
@@ -164,7 +166,10 @@ class _Recorder:
             if messages is None and arguments.get("prompt") is not None:
                 messages = [{"role": "user", "content": arguments["prompt"]}]
             record_input_messages(span, _messages(messages))
-            return Tracked(span, child_context(span, context), {"kind": LLM})
+            # LlamaIndex opens its span in the caller's context just before the call: the
+            # provider SDK integration sees this claim and records no second llm span.
+            claim = begin_model_call("llama-index")
+            return Tracked(span, child_context(span, context), {"kind": LLM, "model_call": claim})
         if method in _TOOL_METHODS and isinstance(instance, classes["tool"]):
             agent = workflow.data.get("agent") if workflow is not None else None
             return _tool(instance, arguments, context, agent)
@@ -177,11 +182,13 @@ class _Recorder:
         kind = tracked.data.get("kind")
         if kind == LLM and error is None:
             if inspect.isgenerator(result) or inspect.isasyncgen(result):
-                # A stream: its end event comes after this span closes.
+                # A stream: its end event comes after this span closes (the claim stays).
                 with self._lock:
                     self._llm_open[id_] = tracked
                 return
             record_llm_result(tracked.span, _llm_result(result))
+        if kind == LLM:
+            _end_model_call(tracked)
         elif kind == TOOL and error is None:
             _tool_result(tracked, result)
         end_span(tracked.span, error)
@@ -196,7 +203,14 @@ class _Recorder:
             tracked = self._llm_open.pop(event.span_id or "", None)
         if tracked is not None and tracked.span is not None:
             record_llm_result(tracked.span, _llm_result(getattr(event, "response", None)))
+            _end_model_call(tracked)
             end_span(tracked.span)
+
+
+def _end_model_call(tracked: Tracked) -> None:
+    claim = tracked.data.pop("model_call", None)
+    if claim is not None and tracked.span is not None:
+        end_model_call_on(tracked.span, *claim)
 
 
 def _agent(name: str, arguments: dict[str, Any], context: Any) -> Tracked:

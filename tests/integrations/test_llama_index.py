@@ -206,3 +206,44 @@ def test_nothing_is_left_behind(spans: Spans) -> None:
     _run(_researcher(), "research tides")
     recorder = _active["llama-index"].recorder
     assert len(recorder.spans) == 0 and not recorder._llm_open
+
+
+@pytest.mark.parametrize("method", ["chat", "stream_chat", "achat"])
+def test_an_openai_llm_call_is_one_llm_span_with_the_openai_integration_on(
+    spans: Spans, openai_server: Any, method: str
+) -> None:
+    """LlamaIndex's llm span is the one; the openai integration records none beside it."""
+    require("llama_index.llms.openai")
+    from llama_index.llms.openai import OpenAI
+
+    assert forktrace.instrument("llama-index", "openai") == ["llama-index", "openai"]
+    llm = OpenAI(
+        model="gpt-4o-mini", api_base=f"{openai_server.url}/v1", api_key="test", max_retries=0
+    )
+
+    def ask(topic: str) -> str:
+        messages = [ChatMessage(role="user", content=topic)]
+        if method == "stream_chat":
+            return [chunk for chunk in llm.stream_chat(messages)][-1].message.content
+        if method == "achat":
+            return asyncio.run(llm.achat(messages)).message.content
+        return llm.chat(messages).message.content
+
+    with forktrace.run("survey"), forktrace.fork("topics") as fork:
+        answers = fork.map(ask, TOPICS, labels=TOPICS)
+    assert answers == [f"answer: {topic}" for topic in TOPICS]
+
+    llms = spans.kind(semconv.Kind.LLM)
+    assert len(llms) == 4  # one per call: tokens count once
+    branches = {span_id(b): b for b in spans.kind(semconv.Kind.BRANCH)}
+    for span in llms:
+        branch = branches[span.attributes[semconv.BRANCH_ID]]
+        assert spans.parent(span) is branch
+        assert (
+            branch.attributes[semconv.BRANCH_LABEL]
+            in span.attributes[semconv.GEN_AI_INPUT_MESSAGES]
+        )
+        assert spans.children(span) == []
+        if method != "stream_chat":
+            assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+            assert span.attributes[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-test-2026"
