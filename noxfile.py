@@ -50,6 +50,7 @@ FRAMEWORK_TEST_DEPS = {
     "openai-agents": _OPENAI_SDK,
     "smolagents": _OPENAI_SDK,
     "dspy": _OPENAI_SDK,
+    "crewai": _OPENAI_SDK,
     "llama-index": ("llama-index-llms-openai>=0.5,<0.7", *_OPENAI_SDK),
 }
 

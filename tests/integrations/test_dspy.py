@@ -217,3 +217,40 @@ def test_nothing_is_left_behind(spans: Spans, lm: DummyLM) -> None:
         [(_agent(), {"question": f"research {t}"}) for t in TOPICS]
     )
     assert len(_active["dspy"].calls.map) == 0
+
+
+def test_an_openai_lm_call_is_one_llm_span_with_the_openai_integration_on(
+    spans: Spans, openai_server: Any
+) -> None:
+    """DSPy's llm span is the one; the openai SDK call LiteLLM makes inside it records none."""
+    require("openai")
+    assert forktrace.instrument("dspy", "openai") == ["dspy", "openai"]
+    lm = dspy.LM(
+        "openai/gpt-test",
+        api_base=f"{openai_server.url}/v1",
+        api_key="test",
+        cache=False,
+        num_retries=0,
+    )
+
+    def ask(topic: str) -> str:
+        output = lm(topic)[0]  # with the server's reasoning_content, a dict
+        return output["text"] if isinstance(output, dict) else output
+
+    with forktrace.run("survey"), forktrace.fork("topics") as fork:
+        answers = fork.map(ask, TOPICS, labels=TOPICS)
+    assert answers == [f"answer: {topic}" for topic in TOPICS]
+
+    llms = spans.kind(semconv.Kind.LLM)
+    assert len(llms) == 4  # one per call: tokens count once
+    branches = {span_id(b): b for b in spans.kind(semconv.Kind.BRANCH)}
+    for span in llms:
+        branch = branches[span.attributes[semconv.BRANCH_ID]]
+        assert spans.parent(span) is branch
+        assert (
+            branch.attributes[semconv.BRANCH_LABEL]
+            in span.attributes[semconv.GEN_AI_INPUT_MESSAGES]
+        )
+        assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+        assert span.attributes[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-test-2026"
+        assert spans.children(span) == []
