@@ -389,6 +389,22 @@ def framework_model_call(framework: str) -> Iterator[FrameworkModelCall]:
         _model_call.reset(token)
 
 
+def claiming_wrappers(framework: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """wrapt wrappers (sync, async) that run a framework's model method inside
+    :func:`framework_model_call`, for frameworks that record the call from events
+    handled elsewhere (CrewAI's event bus runs its handlers in a thread pool)."""
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        with framework_model_call(framework):
+            return wrapped(*args, **kwargs)
+
+    async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        with framework_model_call(framework):
+            return await wrapped(*args, **kwargs)
+
+    return sync_wrapper, async_wrapper
+
+
 def recording_model_call() -> FrameworkModelCall | Span | None:
     """Who records the model call about to be made, if a framework does: its marker or span."""
     call = _model_call.get()

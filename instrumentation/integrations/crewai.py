@@ -14,6 +14,10 @@ and turns them into:
   ReAct ``Thought:`` as reasoning text;
 - a tool use: a tool span with name, arguments, result or error.
 
+``call`` and ``acall`` of every ``BaseLLM`` class are wrapped to mark the model
+call as CrewAI's: its native OpenAI and Anthropic providers call those SDKs, and
+their forktrace integrations then record no second llm span.
+
 CrewAI runs its handlers in a thread pool, out of order (an LLM call's end
 may be handled before its start), so parentage comes from the events' own ids
 (``parent_event_id``, ``started_event_id``, task ids), never from the span
@@ -39,6 +43,7 @@ from forktrace.integrations._shared import (
     LlmResult,
     agent_lineage,
     child_context,
+    claiming_wrappers,
     end_span,
     field_of,
     llm_attributes,
@@ -406,6 +411,7 @@ class Instrumentor:
     def __init__(self) -> None:
         self.recorder: _Recorder | None = None
         self._handlers: list[tuple[type, Any]] = []
+        self._claims: Any = None
 
     def instrument(self, **options: Any) -> None:
         from crewai.events import crewai_event_bus
@@ -415,6 +421,18 @@ class Instrumentor:
             handle = _handler(recorder, kind, phase)
             crewai_event_bus.on(event_type)(handle)
             self._handlers.append((event_type, handle))
+        self._claim_model_calls()
+
+    def _claim_model_calls(self) -> None:
+        """CrewAI's native providers call the openai and anthropic SDKs inside ``call``:
+        mark those calls as CrewAI's, so the SDK integrations record no second llm span."""
+        from crewai.llms.base_llm import BaseLLM
+
+        from forktrace.integrations._subclasses import SubclassMethods
+
+        sync_wrapper, async_wrapper = claiming_wrappers("crewai")
+        self._claims = SubclassMethods(BaseLLM, {"call": sync_wrapper, "acall": async_wrapper})
+        self._claims.install()
 
     def uninstrument(self) -> None:
         from crewai.events import crewai_event_bus
@@ -422,4 +440,7 @@ class Instrumentor:
         while self._handlers:
             event_type, handle = self._handlers.pop()
             crewai_event_bus.off(event_type, handle)
+        if self._claims is not None:
+            self._claims.restore()
+            self._claims = None
         self.recorder = None

@@ -167,11 +167,14 @@ def test_async_tasks_are_branches_of_a_fork_joined_by_the_next_task(spans: Spans
 
 def test_uninstrument_removes_the_listener(spans: Spans) -> None:
     before = {key: set(value) for key, value in crewai_event_bus._sync_handlers.items()}
+    call = ScriptedLLM.__dict__["call"]
     forktrace.instrument("crewai")
+    assert ScriptedLLM.__dict__["call"] is not call  # claims its model calls
     assert forktrace.instrument("crewai") == []
     forktrace.uninstrument()
     after = {key: set(value) for key, value in crewai_event_bus._sync_handlers.items()}
     assert after == before
+    assert ScriptedLLM.__dict__["call"] is call
     _kickoff(_crew())
     assert spans.all() == []
 
@@ -196,3 +199,24 @@ def test_nothing_is_left_behind(spans: Spans) -> None:
     forktrace.instrument("crewai")
     _kickoff(_crew())
     assert _active["crewai"].recorder.pending() == 0
+
+
+def test_a_native_openai_llm_call_is_one_llm_span_with_the_openai_integration_on(
+    spans: Spans, openai_server: Any
+) -> None:
+    """CrewAI's llm span is the one; its native OpenAI provider's SDK call records none."""
+    from crewai import LLM
+
+    assert forktrace.instrument("crewai", "openai") == ["crewai", "openai"]
+    llm = LLM(model="openai/gpt-test", base_url=f"{openai_server.url}/v1", api_key="test")
+    assert type(llm).__module__.startswith("crewai.llms.providers.openai")  # calls the SDK
+    with forktrace.run("ask"):
+        answers = [llm.call(f"research {topic}") for topic in TOPICS]
+        crewai_event_bus.flush()
+    assert answers == [f"answer: research {topic}" for topic in TOPICS]
+
+    llms = spans.kind(semconv.Kind.LLM)
+    assert len(llms) == 4  # one per call: tokens count once
+    for span in llms:
+        assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+        assert spans.parent(span).name == "run ask"
