@@ -15,6 +15,7 @@ from typing import Any, Protocol
 RUN_VIEWS = (
     "forktrace_branches",
     "forktrace_forks",
+    "forktrace_fork_base",
     "forktrace_decisions",
     "forktrace_tool_calls",
     "forktrace_llm_calls",
@@ -157,11 +158,81 @@ class RunTree:
         return asdict(self)
 
 
+def _cost_sum(costs: list[float | None]) -> float | None:
+    """A sum of costs as the views make it: unknown if one is, rounded to a
+    billionth of a dollar (float sums must not depend on row order)."""
+    if any(cost is None for cost in costs):
+        return None
+    return round(sum(costs), 9)  # type: ignore[arg-type]
+
+
+def _share(part: float | None, whole: float | None) -> float | None:
+    return None if part is None or not whole else part / whole
+
+
+def run_row(base: dict[str, Any], branches: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's ``forktrace_runs`` row from its ``forktrace_run_base`` row
+    and its ``forktrace_branches``: the waste columns as ``forktrace_waste``
+    and ``forktrace_runs`` compute them (tests compare the two)."""
+    wasted = [b for b in branches if b["in_waste"]]
+    tokens = sum(b["own_input_tokens"] + b["own_output_tokens"] for b in wasted)
+    if wasted:
+        cost = _cost_sum([b["own_cost"] for b in wasted])
+    else:
+        cost = None if base["cost"] is None else 0.0
+    row = {k: v for k, v in base.items() if k != "trace_ids"}
+    row["wasted_tokens"] = tokens
+    row["wasted_cost"] = cost
+    row["waste_share"] = _share(tokens, base["input_tokens"] + base["output_tokens"])
+    row["waste_cost_share"] = _share(cost, base["cost"])
+    row["trace_ids"] = base["trace_ids"]
+    return row
+
+
+def fork_rows(bases: list[dict[str, Any]], branches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's ``forktrace_forks`` rows from its ``forktrace_fork_base``
+    rows and its ``forktrace_branches``: what each fork's branches spent, as
+    the view sums it (tests compare the two)."""
+    by_fork: dict[str, list[dict[str, Any]]] = {}
+    for branch in branches:
+        by_fork.setdefault(branch["fork_id"], []).append(branch)
+    rows = []
+    for base in bases:
+        own = by_fork.get(base["fork_id"], [])
+        winner = next((b for b in own if b["is_winner"]), None)
+        waste = [b for b in own if b["is_waste"]]
+        row = {k: v for k, v in base.items() if k != "winner_branch_id"}
+        row["branches"] = len(own)
+        row["winner_branch_id"] = winner["branch_id"] if winner else base["winner_branch_id"]
+        row["winner_label"] = winner["label"] if winner else ""
+        row["winner_path"] = winner["branch_path"] if winner else ""
+        row["input_tokens"] = sum(b["input_tokens"] for b in own)
+        row["output_tokens"] = sum(b["output_tokens"] for b in own)
+        row["cost"] = _cost_sum([b["cost"] for b in own]) if own else None
+        row["wasted_tokens"] = sum(b["input_tokens"] + b["output_tokens"] for b in waste)
+        row["wasted_cost"] = _cost_sum([b["cost"] for b in waste]) if own else None
+        rows.append(row)
+    return rows
+
+
 def run_tree(reader: Queryable, run_id: str) -> RunTree:
+    """A run's tree. The run row and the forks are built from the cheap base
+    views and the run's branches, not read from ``forktrace_runs`` and
+    ``forktrace_forks``: both of those plan the whole branch machinery again,
+    and planning, not reading, is most of a tree's time
+    (benchmarks/results/queries.md)."""
+    bases = _dicts(
+        reader.query(
+            "SELECT * FROM forktrace_run_base WHERE run_id = {run:String}", {"run": run_id}
+        )
+    )
+    if not bases:
+        raise RunNotFoundError(f"no run {run_id!r}")
+    branches = run_view(reader, "forktrace_branches", run_id)
     return RunTree(
-        run=run(reader, run_id),
-        forks=run_view(reader, "forktrace_forks", run_id),
-        branches=run_view(reader, "forktrace_branches", run_id),
+        run=run_row(bases[0], branches),
+        forks=fork_rows(run_view(reader, "forktrace_fork_base", run_id), branches),
+        branches=branches,
         decisions=run_view(reader, "forktrace_decisions", run_id),
         tool_calls=run_view(reader, "forktrace_tool_calls", run_id),
         llm_calls=run_view(reader, "forktrace_llm_calls", run_id),

@@ -78,3 +78,21 @@ def test_runs_picked_by_last_and_session_are_those_of_the_whole_list(reader):
         expected = [r for r in whole.rows if r[whole.column_names.index("session_id")] == session]
         assert views.runs(reader, session=session).rows == expected
         assert views.runs(reader, session=session, last=1).rows == expected[:1]
+
+
+def test_the_trees_run_and_forks_are_the_views_rows(reader):
+    # run_tree builds the run row and the forks from the base views and the
+    # branches (in Python, to plan the branch machinery once): they must be
+    # exactly forktrace_runs' and forktrace_forks' rows, columns in order
+    # (run-b's cost is unknown, run-a has waste nested in a losing branch)
+    whole = views.runs(reader)
+    run_ids = [row[whole.column_names.index("run_id")] for row in whole.rows]
+    assert len(run_ids) >= 3
+    for run_id in run_ids:
+        tree = views.run_tree(reader, run_id)
+        expected_run = views.run(reader, run_id)
+        assert list(tree.run.items()) == list(expected_run.items())
+        expected_forks = views.run_view(reader, "forktrace_forks", run_id)
+        assert [list(f.items()) for f in tree.forks] == [list(f.items()) for f in expected_forks]
+    assert views.run(reader, "run-a")["wasted_tokens"] > 0
+    assert views.run(reader, "run-b")["cost"] is None
