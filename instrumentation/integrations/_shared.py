@@ -312,9 +312,10 @@ def _int(value: Any) -> int | None:
 # A framework says it is recording a model call in one of two ways:
 # - its own OpenTelemetry span, current during the provider call and marked
 #   kind llm (Strands' and Pydantic AI's ``chat`` spans, forktrace's own);
-# - :func:`framework_model_call` (or :func:`set_model_call`) around the
-#   provider call, for frameworks whose span is not current then (LangChain
-#   emits its spans when the graph ends).
+# - a marker, :func:`framework_model_call` around the provider call (or
+#   :func:`begin_model_call` / :func:`end_model_call` from start and end
+#   callbacks), for frameworks whose span is not current then (LangChain emits
+#   its spans when the graph ends; CrewAI handles its events on other threads).
 
 
 @dataclass
