@@ -135,6 +135,9 @@ class Timings:
     # CPU of EXPLAIN PLAN of the same statements: analysing and planning the
     # views, without reading a row
     plan_cpu: list[float] = field(default_factory=list)
+    # per statement of the action (its FROM clause): CPU of running it alone, and
+    # of planning it, one value per repetition
+    parts: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
 
 
 class RecordingReader:
@@ -154,6 +157,11 @@ def _cpu_ms() -> float:
     return (usage.ru_utime + usage.ru_stime) * 1000
 
 
+def _source(sql: str) -> str:
+    """The view a statement reads: ``forktrace_x(run_id = ...)`` -> ``forktrace_x``."""
+    return sql.split(" FROM ", 1)[1].split()[0].split("(")[0]
+
+
 def timed(action: Callable[[], Any], repeat: int, reader: RecordingReader) -> Timings:
     reader.calls.clear()
     action()  # warm caches: a user's second query is the typical one
@@ -169,6 +177,14 @@ def timed(action: Callable[[], Any], repeat: int, reader: RecordingReader) -> Ti
         for sql, parameters in statements:
             reader.reader.query(f"EXPLAIN PLAN {sql}", parameters)
         timings.plan_cpu.append(_cpu_ms() - cpu_started)
+    if len(statements) > 1:
+        for sql, parameters in statements:
+            run_cpu, plan_cpu = timings.parts.setdefault(_source(sql), ([], []))
+            for _ in range(repeat):
+                for prefix, into in (("", run_cpu), ("EXPLAIN PLAN ", plan_cpu)):
+                    cpu_started = _cpu_ms()
+                    reader.reader.query(prefix + sql, parameters)
+                    into.append(_cpu_ms() - cpu_started)
     return timings
 
 
@@ -247,6 +263,7 @@ def run(args: argparse.Namespace) -> None:
         load = os.getloadavg()[0]
         results = measure(reader, stored // SPANS_PER_RUN, args.repeat)
         load = max(load, os.getloadavg()[0])
+        printed = len(lines)
         lines.append(f"\n### {stored:,} spans ({stored // SPANS_PER_RUN:,} runs)\n")
         lines.append(
             f"Generated and inserted through the views in {seconds:.0f} s. "
@@ -261,11 +278,21 @@ def run(args: argparse.Namespace) -> None:
                 f"| {name} | {statistics.median(t.cpu):.1f} | {statistics.median(t.plan_cpu):.1f} "
                 f"| {statistics.median(t.wall):.1f} | {max(t.wall):.1f} |"
             )
+        for name, t in results.items():
+            if t.parts:
+                lines.append(f"\nThe statements of {name}, each alone:\n")
+                lines.append("| reads | median CPU ms | of which planning |")
+                lines.append("|---|---:|---:|")
+                lines.extend(
+                    f"| `{view}` | {statistics.median(run_cpu):.1f} "
+                    f"| {statistics.median(plan_cpu):.1f} |"
+                    for view, (run_cpu, plan_cpu) in t.parts.items()
+                )
         lines.append("\nRows and size on disk:\n")
         lines.append("| table | rows | on disk |")
         lines.append("|---|---:|---:|")
         lines.extend(f"| {table} | {rows:,} | {size} |" for table, rows, size in sizes)
-        print("\n".join(lines[-(len(results) + len(sizes) + 9) :]), flush=True)
+        print("\n".join(lines[printed:]), flush=True)
 
     header = [
         "# Decision layer query latency",
