@@ -71,9 +71,45 @@ def test_no_rules_is_the_identity() -> None:
 
 
 def test_the_ingest_view_is_re_set_with_its_schema_query() -> None:
-    (statement,) = redaction.view_statements()
+    ((name, statement),) = redaction.view_statements()
+    assert name == "otel_traces_otlp_ingest_mv"
     assert statement.startswith("ALTER TABLE otel_traces_otlp_ingest_mv MODIFY QUERY WITH")
     assert statement.count("forktrace_redact(") == 3  # attribute values, nested values, status
+
+
+def _view_query(client: Any) -> str:
+    return client.query(
+        "SELECT create_table_query FROM system.tables"
+        " WHERE database = currentDatabase() AND name = 'otel_traces_otlp_ingest_mv'"
+    ).result_rows[0][0]
+
+
+def test_a_start_with_the_same_rules_leaves_the_views_alone(clickhouse: Any) -> None:
+    try:
+        redaction.apply(clickhouse, "off")
+        assert "replaceRegexpAll" not in _view_query(clickhouse)
+
+        redaction.apply(clickhouse, None)  # the default rules: function and view re-set
+        with_rules = _view_query(clickhouse)
+        assert "replaceRegexpAll" in with_rules
+
+        # a crash between the function and the view's comment: the next start redoes it
+        clickhouse.command("ALTER TABLE otel_traces_otlp_ingest_mv MODIFY COMMENT ''")
+        clickhouse.command(redaction.function_sql(resolve_rules("off")))
+        redaction.apply(clickhouse, None)
+        assert _view_query(clickhouse) == with_rules
+
+        # the same rules again: nothing is re-set, so even a function changed behind
+        # the collector's back stays as it is
+        clickhouse.command(redaction.function_sql(resolve_rules("off")))
+        redaction.apply(clickhouse, None)
+        (body,) = clickhouse.query(
+            "SELECT create_query FROM system.functions WHERE name = 'forktrace_redact'"
+        ).result_rows[0]
+        assert "replaceRegexpAll" not in body
+        assert _view_query(clickhouse) == with_rules
+    finally:
+        redaction.apply(clickhouse, "off")  # the function is server-wide: leave the identity
 
 
 def _send(endpoint: str, service: str, secret_spans: bool = True) -> None:
