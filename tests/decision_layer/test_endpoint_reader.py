@@ -32,14 +32,20 @@ def endpoint(loaded: tuple[Any, Any], tmp_path_factory: pytest.TempPathFactory) 
         Path(tmp_path_factory.mktemp("spool")), batch_spans=1, batch_age=1.0, limit_bytes=1 << 20
     )
     receiver = HttpReceiver(Intake(spool), retry_after_seconds=1, query_client=client)
-    loop = asyncio.new_event_loop()
     runner = web.AppRunner(receiver.app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def start() -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    # The loop runs in its own thread from the start: this thread may already run
+    # one (Playwright's sync API keeps a loop running in the main thread).
+    loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    port = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
