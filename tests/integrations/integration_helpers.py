@@ -71,3 +71,26 @@ class Spans:
 
 def span_id(span: ReadableSpan) -> str:
     return format(span.context.span_id, "016x")
+
+
+def assert_one_llm_span_in_each_branch(
+    spans: Spans, branches: int, input_tokens: int | None = 11
+) -> list[ReadableSpan]:
+    """Each of ``branches`` fork branches holds exactly one llm span, right under it,
+    for the prompt naming the branch's label, with the fake OpenAI server's token
+    count and no span of the provider SDK's integration inside it: a model call that
+    a framework and the openai integration both see is recorded (and counted) once."""
+    llms = spans.kind(semconv.Kind.LLM)
+    assert len(llms) == branches  # one per call: tokens count once
+    by_id = {span_id(b): b for b in spans.kind(semconv.Kind.BRANCH)}
+    for span in llms:
+        branch = by_id[span.attributes[semconv.BRANCH_ID]]
+        assert spans.parent(span) is branch
+        assert (
+            branch.attributes[semconv.BRANCH_LABEL]
+            in span.attributes[semconv.GEN_AI_INPUT_MESSAGES]
+        )
+        if input_tokens is not None:
+            assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == input_tokens
+        assert spans.children(span) == []
+    return llms

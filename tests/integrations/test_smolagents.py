@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import pytest
-from integration_helpers import Spans, require, span_id
+from integration_helpers import Spans, assert_one_llm_span_in_each_branch, require, span_id
 
 require("smolagents")
 
@@ -251,14 +251,4 @@ def test_an_openai_server_model_call_is_one_llm_span_with_the_openai_integration
         answers = fork.map(ask, TOPICS, labels=TOPICS)
     assert answers == [f"answer: {topic}" for topic in TOPICS]
 
-    llms = spans.kind(semconv.Kind.LLM)
-    assert len(llms) == 4  # one per call: tokens count once
-    branches = {span_id(b): b for b in spans.kind(semconv.Kind.BRANCH)}
-    for llm in llms:
-        branch = branches[llm.attributes[semconv.BRANCH_ID]]
-        assert spans.parent(llm) is branch
-        assert (
-            branch.attributes[semconv.BRANCH_LABEL] in llm.attributes[semconv.GEN_AI_INPUT_MESSAGES]
-        )
-        assert llm.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
-        assert spans.children(llm) == []
+    assert_one_llm_span_in_each_branch(spans, branches=4)
