@@ -63,6 +63,18 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
+def _read_varint(data: bytes, offset: int) -> tuple[int, int] | None:
+    """The varint at ``offset`` and the offset after it; None if ``data`` ends inside it."""
+    value, shift = 0, 0
+    for position in range(offset, min(len(data), offset + 10)):
+        byte = data[position]
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, position + 1
+    return None
+
+
 def _complete_length(path: Path) -> int:
     """How many leading bytes of a segment are whole records (a crash may tear the last)."""
     size = path.stat().st_size
@@ -70,20 +82,26 @@ def _complete_length(path: Path) -> int:
     with open(path, "rb") as handle:
         while offset < size:
             handle.seek(offset)
-            head = handle.read(10)
-            length, shift, used = 0, 0, 0
-            for byte in head:
-                used += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
-            else:
+            prefix = _read_varint(handle.read(10), 0)
+            if prefix is None:
                 return offset  # the length prefix itself is torn
+            length, used = prefix
             if offset + used + length > size:
                 return offset
             offset += used + length
     return offset
+
+
+def records(path: Path) -> list[bytes]:
+    """The whole records of a segment file: each one OTLP request as it was received."""
+    data, found, offset = path.read_bytes(), [], 0
+    while (prefix := _read_varint(data, offset)) is not None:
+        length, start = prefix
+        if start + length > len(data):
+            break  # torn by a crash
+        found.append(data[start : start + length])
+        offset = start + length
+    return found
 
 
 def _fsync_directory(path: Path) -> None:

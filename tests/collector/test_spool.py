@@ -8,28 +8,12 @@ import os
 import pytest
 
 from forktrace.collector import spool as spool_module
-from forktrace.collector.spool import Spool, SpoolFullError, _varint
+from forktrace.collector.spool import Spool, SpoolFullError, _varint, records
 
 
 def make(directory, **options) -> Spool:
     settings = {"batch_spans": 1000, "batch_age": 3600.0, "limit_bytes": 1 << 20, **options}
     return Spool(directory, **settings)
-
-
-def records(path) -> list[bytes]:
-    data, found, offset = path.read_bytes(), [], 0
-    while offset < len(data):
-        length, shift = 0, 0
-        while True:
-            byte = data[offset]
-            offset += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        found.append(data[offset : offset + length])
-        offset += length
-    return found
 
 
 def test_an_append_is_on_disk_when_its_future_completes(tmp_path):

@@ -101,24 +101,15 @@ def _log_inserts(path: Path) -> None:
     )
 
     from forktrace.collector.inserter import Inserter
-    from forktrace.collector.spool import Segment
+    from forktrace.collector.spool import Segment, records
 
     insert = Inserter.insert
 
     def insert_and_log(self: Inserter, client: Any, segment: Segment) -> None:
         insert(self, client, segment)
-        data, offset, trace_ids = segment.path.read_bytes(), 0, []
-        while offset < len(data):
-            length, shift = 0, 0
-            while True:
-                byte = data[offset]
-                offset += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
-            request = ExportTraceServiceRequest.FromString(data[offset : offset + length])
-            offset += length
+        trace_ids = []
+        for record in records(segment.path):
+            request = ExportTraceServiceRequest.FromString(record)
             trace_ids.append(request.resource_spans[0].scope_spans[0].spans[0].trace_id.hex())
         with open(path, "a") as log:
             log.write(f"{time.time():.3f} {os.getpid()} {segment.token} {' '.join(trace_ids)}\n")
