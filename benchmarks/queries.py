@@ -5,7 +5,8 @@ spans go through otel_traces and every materialised view, as collector inserts
 do) into a throw-away chDB path, then times the queries the CLI runs:
 
 - the runs list: ``forktrace runs --last 50`` (``views.runs``);
-- a run tree: the branches view alone, and all seven queries of ``forktrace tree``;
+- a run tree: the branches view alone, and all seven queries of ``forktrace tree``
+  (at once, as the CLI runs them);
 - a run's decisions.
 
 Each query runs ``--repeat`` times on runs picked at random; the median and the
@@ -242,12 +243,14 @@ def run(args: argparse.Namespace) -> None:
     import clickhouse_connect
 
     from forktrace.collector import schema
-    from forktrace.collector.reader import ClientReader
+    from forktrace.collector.reader import open_reader
 
     load_before = os.getloadavg()
     client = clickhouse_connect.get_client(dsn=f"chdb://{args.path}")
     schema.apply(client)
-    reader = ClientReader(client, f"chdb://{args.path}")
+    # the CLI's reader: it opens a client per query in flight, so the tree's
+    # statements run at once (views.TREE_WORKERS of them)
+    reader = open_reader(clickhouse=f"chdb://{args.path}")
     version = client.query("SELECT version()").result_rows[0][0]
 
     lines = []
@@ -305,7 +308,9 @@ def run(args: argparse.Namespace) -> None:
         f"{', '.join(f'{x:.1f}' for x in load_before)}. Synthetic runs of "
         f"{SPANS_PER_RUN} spans (2 forks, 6 branches, model/tool/decision spans over "
         "7 branch paths, 5 models of which one is unpriced). Each query runs through "
-        "clickhouse-connect, after one warm-up query, on runs picked at random; CPU is "
+        "clickhouse-connect (the CLI's reader: a run tree's statements run at once, "
+        "2 at a time, each on its own client), after one warm-up query, on runs picked "
+        "at random; CPU is "
         "the process's user + system time (the engine runs in-process), wall the "
         "elapsed time, which waits for a core when the machine is loaded; of which "
         "planning is the CPU of `EXPLAIN PLAN` of the same statements (the engine "

@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from forktrace.collector.reader import QueryResult, run_query
+from forktrace.collector.reader import QueryResult
 from forktrace.collector.service import Collector
 from forktrace.collector.settings import CollectorSettings
 
@@ -49,8 +49,10 @@ class EmbeddedCollector:
         return self._collector.settings.data_dir
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-        """Read-only SQL on the collector's store."""
-        return run_query(self._collector.query_client, sql, parameters)
+        """Read-only SQL on the collector's store (on the clients that answer
+        /api/sql: as many queries at once, from any threads)."""
+        assert self._collector.queries is not None  # set by start(), before this exists
+        return self._collector.queries.query(sql, parameters)
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every request received so far is inserted."""

@@ -19,7 +19,7 @@ from forktrace.collector import limits
 from forktrace.collector.auth import Access, Verdict
 from forktrace.collector.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from forktrace.collector.otlp import InvalidRequestError, response_json
-from forktrace.collector.reader import QueryError, run_query, to_json
+from forktrace.collector.reader import ClientPool, QueryError, to_json
 from forktrace.collector.receivers import Intake
 from forktrace.collector.spool import SpoolFullError
 
@@ -56,12 +56,12 @@ class HttpReceiver:
         intake: Intake,
         *,
         retry_after_seconds: int,
-        query_client: Any,
+        queries: ClientPool,
     ) -> None:
         self._intake = intake
         self._limits = intake.limits
         self._retry_after = retry_after_seconds
-        self._query_client = query_client
+        self._queries = queries  # each request on a client of its own, up to the pool's size
         # client_max_size bounds the body as sent; decompression has its own limit
         self.app = web.Application(
             client_max_size=self._limits.max_request_bytes, middlewares=[self._auth]
@@ -175,7 +175,7 @@ class HttpReceiver:
                 {"error": 'the body must be JSON {"query": "...", "parameters": {...}}'}, status=400
             )
         try:
-            result = await asyncio.to_thread(run_query, self._query_client, query, parameters)
+            result = await asyncio.to_thread(self._queries.query, query, parameters)
         except QueryError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         payload = {"columns": result.column_names, "types": result.types, "rows": result.rows}

@@ -18,9 +18,11 @@ import ipaddress
 import json
 import os
 import re
+import threading
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,20 +54,104 @@ class Reader(Protocol):
     def close(self) -> None: ...
 
 
-class ClientReader:
-    """Queries through a clickhouse-connect client (chDB or a server)."""
+class ClientPool:
+    """Up to ``size`` clickhouse-connect clients on one store, each lent to one
+    query at a time. A client serialises its queries (its chDB backend holds a
+    lock per client; a server session refuses a second query at once), so
+    queries run at once only on different clients. Clients are opened by
+    ``connect`` when every open one is busy, and reused after; ``close()``
+    closes those it opened (and ``first``, if ``owns_first``).
 
-    def __init__(self, client: Any, source: str, *, owns_client: bool = True) -> None:
-        self.client = client
-        self.source = source
-        self._owns_client = owns_client
+    chDB lets many clients of one process share a data path (not two
+    processes), so ``connect`` may open another client on a path already open."""
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-        return run_query(self.client, sql, parameters)
+    def __init__(
+        self,
+        connect: Callable[[], Any] | None,
+        size: int = 1,
+        *,
+        first: Any = None,
+        owns_first: bool = True,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"a client pool needs at least one client, got {size}")
+        if connect is None and first is None:
+            raise ValueError("a client pool needs a first client or a way to open one")
+        # without ``connect`` there is no other client to open
+        self.size = size if connect is not None else 1
+        self._connect = connect
+        self._slots = threading.BoundedSemaphore(self.size)  # clients lent at once
+        self._lock = threading.Lock()
+        self._idle: list[Any] = [] if first is None else [first]
+        self._owned: list[Any] = [first] if first is not None and owns_first else []
+        self._closed = False
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Any]:
+        """A client for one query; waits while ``size`` are lent."""
+        with self._slots:
+            with self._lock:
+                if self._closed:
+                    raise QueryError("the reader is closed")
+                client = self._idle.pop() if self._idle else None
+            if client is None:
+                client = self._open()
+            try:
+                yield client
+            finally:
+                with self._lock:
+                    self._idle.append(client)
+
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> QueryResult:
+        with self.client() as client:
+            return run_query(client, sql, parameters, settings)
+
+    def _open(self) -> Any:
+        assert self._connect is not None  # the semaphore lends no more than are open
+        client = self._connect()
+        with self._lock:
+            self._owned.append(client)
+        return client
 
     def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
+        with self._lock:
+            self._closed = True
+            owned, self._owned, self._idle = self._owned, [], []
+        for client in owned:
+            client.close()
+
+
+class ClientReader:
+    """Queries through clickhouse-connect clients (chDB or a server).
+
+    With ``connect`` (a function opening another client on the same store),
+    up to ``clients`` queries run at once, each on its own client, as
+    ``views.run_tree`` does; without it, queries from several threads take
+    turns on ``client``."""
+
+    def __init__(
+        self,
+        client: Any,
+        source: str,
+        *,
+        owns_client: bool = True,
+        connect: Callable[[], Any] | None = None,
+        clients: int = 2,
+    ) -> None:
+        self.client = client
+        self.source = source
+        self._pool = ClientPool(connect, clients, first=client, owns_first=owns_client)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        return self._pool.query(sql, parameters)
+
+    def close(self) -> None:
+        self._pool.close()
 
 
 def run_query(
@@ -153,7 +239,7 @@ def open_reader(
     if endpoint:
         return EndpointReader(endpoint, token)
     if clickhouse:
-        return ClientReader(store.connect(clickhouse), store.describe(clickhouse, None))
+        return _client_reader(lambda: store.connect(clickhouse), store.describe(clickhouse, None))
     directory = config.data_dir(data_dir)
     running = discovery.read(directory)
     if running is not None:
@@ -166,7 +252,13 @@ def open_reader(
             f"no forktrace data at {directory} and no collector running for it; "
             "start one with `forktrace up`, or pass --data-dir, --endpoint or --clickhouse"
         )
-    return ClientReader(store.connect(engine_path=engine), f"chdb://{engine}")
+    return _client_reader(lambda: store.connect(engine_path=engine), f"chdb://{engine}")
+
+
+def _client_reader(connect: Callable[[], Any], source: str) -> ClientReader:
+    """A reader that opens its first client now (a locked or unreachable store
+    fails here) and more on the same store when queries run at once."""
+    return ClientReader(connect(), source, connect=connect)
 
 
 # --- values on the JSON wire ---------------------------------------------------

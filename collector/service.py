@@ -3,7 +3,8 @@
 One process owns the store. With embedded chDB that is a rule of the engine
 (one process per data path), so the read path goes through this process too:
 ``POST /api/sql`` on the HTTP port answers read-only SQL (``readonly=1`` on the
-engine session, not SQL parsing), and a discovery file tells the CLI where.
+engine session, not SQL parsing), ``query_clients`` requests at once, and a
+discovery file tells the CLI where.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from forktrace.collector.grpc_receiver import GrpcReceiver
 from forktrace.collector.http_receiver import HttpReceiver
 from forktrace.collector.inserter import Inserter, write_schema_file
 from forktrace.collector.metrics import Metrics
+from forktrace.collector.reader import ClientPool
 from forktrace.collector.receivers import Intake
 from forktrace.collector.settings import CollectorSettings
 from forktrace.collector.spool import Spool
@@ -41,7 +43,7 @@ class Collector:
         self.grpc_port = 0
         self.http_port = 0
         self.recovered_segments = 0
-        self.query_client: Any = None
+        self.queries: ClientPool | None = None  # the read-only clients of /api/sql
         self._admin: Any = None
         self._runner: web.AppRunner | None = None
         self._grpc: grpc.aio.Server | None = None
@@ -93,7 +95,13 @@ class Collector:
         self._admin = self._connect()
         schema.apply(self._admin)
         redaction.apply(self._admin, settings.redact)
-        self.query_client = self._connect(readonly=1)
+        # one read-only client opened now (a bad store fails at start), more as
+        # concurrent /api/sql requests need them: a client runs one query at a time
+        self.queries = ClientPool(
+            lambda: self._connect(readonly=1),
+            settings.query_clients,
+            first=self._connect(readonly=1),
+        )
         self.recovered_segments = len(self.spool.start())
         self.metrics.replayed_segments.inc(self.recovered_segments)
         self.inserter.start()
@@ -101,7 +109,7 @@ class Collector:
         http = HttpReceiver(
             self.intake,
             retry_after_seconds=settings.retry_after_seconds,
-            query_client=self.query_client,
+            queries=self.queries,
         )
         self._runner = web.AppRunner(
             http.app, handle_signals=False, access_log=None, **HttpReceiver.runner_options
@@ -160,9 +168,10 @@ class Collector:
         drained = await asyncio.to_thread(self.spool.wait_drained, flush_timeout)
         self.spool.close()
         await asyncio.to_thread(self.inserter.stop)
-        for client in (self.query_client, self._admin):
-            if client is not None:
-                client.close()
+        if self.queries is not None:
+            self.queries.close()
+        if self._admin is not None:
+            self._admin.close()
         return drained
 
 

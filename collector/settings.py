@@ -30,6 +30,7 @@ class CollectorSettings:
     spool_limit_bytes: int = 1024 * 1024 * 1024  # past this much un-inserted data: 429
     limits: Limits = field(default_factory=Limits)  # what one request may hold
     insert_workers: int = 2  # concurrent inserts (the engine decodes each on its own thread)
+    query_clients: int = 2  # read-only clients: /api/sql requests answered at once
     retry_after_seconds: int = 5  # what a 429 / RESOURCE_EXHAUSTED tells the exporter
     redact: str | None = None  # redaction rules (forktrace.redaction format); None: the defaults
 
@@ -51,6 +52,8 @@ class CollectorSettings:
             errors.append("grpc-port and http-port must differ")
         if self.insert_workers < 1:
             errors.append(f"insert-workers must be at least 1, got {self.insert_workers}")
+        if self.query_clients < 1:
+            errors.append(f"query-clients must be at least 1, got {self.query_clients}")
         if self.batch_spans < 1:
             errors.append(f"batch-spans must be at least 1, got {self.batch_spans}")
         if self.batch_age <= 0:

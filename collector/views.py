@@ -8,8 +8,11 @@ question stays written once, in the SQL views; this module only selects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 # Views that take a run id (run_id = '' means every run).
 RUN_VIEWS = (
@@ -48,6 +51,9 @@ RUNS_SUMMARY_COLUMNS = (
     "waste_share",
     "waste_cost_share",
 )
+
+
+T = TypeVar("T")
 
 
 class Result(Protocol):
@@ -215,26 +221,63 @@ def fork_rows(bases: list[dict[str, Any]], branches: list[dict[str, Any]]) -> li
     return rows
 
 
-def run_tree(reader: Queryable, run_id: str) -> RunTree:
+# Statements of a tree fetched at once: the engine analyses each view on its own
+# thread (chDB releases the GIL), and two keep this machine's 2 cores busy (a
+# third gained nothing: benchmarks/results/queries.md).
+TREE_WORKERS = 2
+
+
+def _at_once(calls: dict[str, Callable[[], T]], workers: int) -> dict[str, T]:
+    """Each call's result, by name; the calls run on ``workers`` threads,
+    started in the order given. The first failure (in that order) is raised
+    as it is, and the calls not yet started are dropped."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="forktrace-tree") as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def run_tree(reader: Queryable, run_id: str, workers: int = TREE_WORKERS) -> RunTree:
     """A run's tree. The run row and the forks are built from the cheap base
     views and the run's branches, not read from ``forktrace_runs`` and
     ``forktrace_forks``: both of those plan the whole branch machinery again,
     and planning, not reading, is most of a tree's time
-    (benchmarks/results/queries.md)."""
-    bases = _dicts(
-        reader.query(
-            "SELECT * FROM forktrace_run_base WHERE run_id = {run:String}", {"run": run_id}
-        )
+    (benchmarks/results/queries.md). The statements are independent and run
+    at once, so the reader must take queries from several threads
+    (``ClientReader`` with ``connect``, ``EndpointReader``)."""
+
+    def view(name: str) -> Callable[[], list[dict[str, Any]]]:
+        return partial(run_view, reader, name, run_id)
+
+    def base() -> list[dict[str, Any]]:
+        sql = "SELECT * FROM forktrace_run_base WHERE run_id = {run:String}"
+        return _dicts(reader.query(sql, {"run": run_id}))
+
+    # these statements, at once; the branches, the longest, first
+    rows = _at_once(
+        {
+            "branches": view("forktrace_branches"),
+            "base": base,
+            "fork_base": view("forktrace_fork_base"),
+            "decisions": view("forktrace_decisions"),
+            "tool_calls": view("forktrace_tool_calls"),
+            "llm_calls": view("forktrace_llm_calls"),
+            "interventions": view("forktrace_interventions"),
+        },
+        workers,
     )
-    if not bases:
+    if not rows["base"]:
         raise RunNotFoundError(f"no run {run_id!r}")
-    branches = run_view(reader, "forktrace_branches", run_id)
+    branches = rows["branches"]
     return RunTree(
-        run=run_row(bases[0], branches),
-        forks=fork_rows(run_view(reader, "forktrace_fork_base", run_id), branches),
+        run=run_row(rows["base"][0], branches),
+        forks=fork_rows(rows["fork_base"], branches),
         branches=branches,
-        decisions=run_view(reader, "forktrace_decisions", run_id),
-        tool_calls=run_view(reader, "forktrace_tool_calls", run_id),
-        llm_calls=run_view(reader, "forktrace_llm_calls", run_id),
-        interventions=run_view(reader, "forktrace_interventions", run_id),
+        decisions=rows["decisions"],
+        tool_calls=rows["tool_calls"],
+        llm_calls=rows["llm_calls"],
+        interventions=rows["interventions"],
     )

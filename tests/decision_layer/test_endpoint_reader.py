@@ -17,7 +17,7 @@ from aiohttp import web
 
 from forktrace.collector import views
 from forktrace.collector.http_receiver import HttpReceiver
-from forktrace.collector.reader import ClientReader, EndpointReader
+from forktrace.collector.reader import ClientPool, ClientReader, EndpointReader
 from forktrace.collector.receivers import Intake
 from forktrace.collector.spool import Spool
 
@@ -31,7 +31,8 @@ def endpoint(loaded: tuple[Any, Any], tmp_path_factory: pytest.TempPathFactory) 
     spool = Spool(
         Path(tmp_path_factory.mktemp("spool")), batch_spans=1, batch_age=1.0, limit_bytes=1 << 20
     )
-    receiver = HttpReceiver(Intake(spool), retry_after_seconds=1, query_client=client)
+    queries = ClientPool(None, first=client, owns_first=False)
+    receiver = HttpReceiver(Intake(spool), retry_after_seconds=1, queries=queries)
     runner = web.AppRunner(receiver.app)
 
     async def start() -> int:
