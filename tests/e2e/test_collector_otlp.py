@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from collector_process import CollectorProcess
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
@@ -30,79 +30,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from forktrace.collector.reader import EndpointReader, QueryResult
-
 COUNT_SPANS = "SELECT count() FROM otel_traces"
 FORKTRACE = [sys.executable, "-m", "forktrace.cli"]
-
-
-class CollectorProcess:
-    def __init__(self, data_dir: Path, *args: str) -> None:
-        self.data_dir = data_dir
-        self.args = args
-        self.process: subprocess.Popen[str] | None = None
-        self.http_endpoint = ""
-        self.grpc_endpoint = ""
-
-    def start(self, timeout: float = 180.0) -> CollectorProcess:
-        discovery = self.data_dir / "collector.json"
-        discovery.unlink(missing_ok=True)
-        self.process = subprocess.Popen(
-            [
-                *FORKTRACE,
-                "up",
-                "--data-dir",
-                str(self.data_dir),
-                "--grpc-port",
-                "0",
-                "--http-port",
-                "0",
-                *self.args,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + timeout
-        while not discovery.exists():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the collector exited: {self.process.stdout.read()}")  # type: ignore[union-attr]
-            if time.monotonic() > deadline:
-                self.kill()
-                raise TimeoutError("the collector did not start")
-            time.sleep(0.05)
-        found = json.loads(discovery.read_text())
-        self.http_endpoint, self.grpc_endpoint = found["http_endpoint"], found["grpc_endpoint"]
-        return self
-
-    def healthy(self) -> bool:
-        with urllib.request.urlopen(f"{self.http_endpoint}/health", timeout=10) as response:
-            return json.loads(response.read())["status"] == "ok"
-
-    def query(self, sql: str, parameters: dict | None = None) -> QueryResult:
-        return EndpointReader(self.http_endpoint).query(sql, parameters)
-
-    def wait_for_count(self, sql: str, expected: int, timeout: float = 180.0) -> int:
-        """Poll until ``sql`` (a count) reaches ``expected``; returns the last count."""
-        deadline = time.monotonic() + timeout
-        while True:
-            count = self.query(sql).rows[0][0]
-            if count >= expected or time.monotonic() > deadline:
-                return count
-            time.sleep(0.1)
-
-    def stop(self) -> str:
-        """SIGTERM (what Ctrl-C does), wait for the clean exit; returns the output."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        output, _ = self.process.communicate(timeout=180)
-        assert self.process.returncode == 0, output
-        return output
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -381,7 +310,7 @@ def test_bad_input_gets_its_error_and_spoils_nothing(collector: CollectorProcess
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # past the message size limit
     channel.close()
 
-    assert collector.healthy()
+    assert collector.health()["status"] == "ok"
     status, _, _ = post(collector, _valid_request("after-bad"), "application/x-protobuf")
     assert status == 200
     after = "SELECT count() FROM otel_traces WHERE ServiceName = 'after-bad'"

@@ -18,12 +18,11 @@ import gzip
 import http.client
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from forktrace.collector.otlp import InvalidRequestError, accept_json, accept_protobuf
+
+# tests/ holds the shared collector helper; benchmarks/fuzz.py imports this module outside pytest
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from collector_process import CollectorProcess
 
 # hypothesis caches what it learns in ./.hypothesis by default: keep the checkout clean
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "forktrace-hypothesis")
@@ -388,75 +391,30 @@ def assert_served(case: HttpCase, endpoint: str) -> int:
 # -- a collector to aim at ------------------------------------------------------------------
 
 
-@dataclass
-class Collector:
-    """``forktrace up`` in a subprocess on free ports (the test process keeps its own chDB)."""
+class Collector(CollectorProcess):
+    """``forktrace up`` in a subprocess on free ports (the test process keeps its own
+    chDB), sealing batches every 0.2 s; its log is ``DATA_DIR/collector.log``."""
 
-    data_dir: Path
-    process: subprocess.Popen[bytes] | None = None
-    http_endpoint: str = ""
-    grpc_endpoint: str = ""
-    extra: list[str] = field(default_factory=list)
+    def __init__(self, data_dir: Path, extra: list[str] | None = None) -> None:
+        super().__init__(data_dir, "--batch-age", "0.2", *(extra or []))
 
-    @property
-    def log(self) -> Path:
-        return self.data_dir / "collector.log"
+    def stop(self, timeout: float = 60.0, *, check: bool = False) -> str:
+        # the fuzz runs only need it gone: how it exits is not what they test
+        return super().stop(timeout, check=check)
 
-    def start(self, timeout: float = 180.0) -> Collector:
-        discovery = self.data_dir / "collector.json"
-        discovery.unlink(missing_ok=True)
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "forktrace.cli", "up", "--data-dir", str(self.data_dir)),
-                *("--grpc-port", "0", "--http-port", "0", "--batch-age", "0.2", *self.extra),
-            ],
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while not discovery.exists():
-            if self.process.poll() is not None:
-                output = self.log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"the collector exited with {self.process.returncode}: {output}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError("the collector did not start")
-            time.sleep(0.05)
-        found = json.loads(discovery.read_text())
-        self.http_endpoint, self.grpc_endpoint = found["http_endpoint"], found["grpc_endpoint"]
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def _get(self, path: str, body: dict[str, Any] | None = None) -> Any:
+    def sql(self, query: str) -> list[list[Any]]:
+        """Rows as ``/api/sql`` sends them (JSON, not revived into Python types)."""
         host, port = self.http_endpoint.removeprefix("http://").rsplit(":", 1)
         connection = http.client.HTTPConnection(host, int(port), timeout=30)
         try:
-            if body is None:
-                connection.request("GET", path)
-            else:
-                connection.request(
-                    "POST", path, json.dumps(body), {"Content-Type": "application/json"}
-                )
+            body = json.dumps({"query": query})
+            connection.request("POST", "/api/sql", body, {"Content-Type": "application/json"})
             response = connection.getresponse()
             payload = response.read()
-            assert response.status == 200, f"{path}: HTTP {response.status} {payload[:300]!r}"
-            return json.loads(payload)
+            assert response.status == 200, f"/api/sql: HTTP {response.status} {payload[:300]!r}"
+            return json.loads(payload)["rows"]
         finally:
             connection.close()
-
-    def health(self) -> dict[str, Any]:
-        return self._get("/health")
-
-    def sql(self, query: str) -> list[list[Any]]:
-        return self._get("/api/sql", {"query": query})["rows"]
 
     def wait_stored(self, timeout: float = 120.0) -> tuple[int, int]:
         """Wait until the store holds every span the collector acknowledged;

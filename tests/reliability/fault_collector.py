@@ -4,8 +4,6 @@ the fault launcher, the load sender, and the exactly-once check."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,71 +12,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forktrace.collector.reader import EndpointReader
+from collector_process import CollectorProcess
 
 HERE = Path(__file__).parent
 LAUNCHER = HERE / "fault_launcher.py"
 SENDER = HERE / "fault_sender.py"
 
 
-class FaultCollector:
+class FaultCollector(CollectorProcess):
     """``forktrace up`` in a subprocess, with the launcher's fault options."""
 
     def __init__(self, data_dir: Path, *up_args: str) -> None:
-        self.data_dir = data_dir
-        self.up_args = up_args
-        self.process: subprocess.Popen[str] | None = None
-        self.http_endpoint = ""
-        self.log = data_dir.parent / "collector.log"
+        # the log and insert log sit beside the data dir: a test may mount its spool
+        super().__init__(data_dir, *up_args, log=data_dir.parent / "collector.log")
         self.inserts = data_dir.parent / "inserts.log"  # which segment held which traces
+        self.faults: tuple[str, ...] = ()
+
+    def command(self) -> list[str]:
+        return [
+            *(sys.executable, str(LAUNCHER), "--log-inserts", str(self.inserts)),
+            *self.faults,
+            "--",
+            *self.up_options(),
+        ]
 
     def start(self, *faults: str, timeout: float = 120.0) -> FaultCollector:
-        discovery = self.data_dir / "collector.json"
-        discovery.unlink(missing_ok=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "a") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(LAUNCHER),
-                    "--log-inserts",
-                    str(self.inserts),
-                    *faults,
-                    "--",
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--grpc-port",
-                    "0",
-                    "--http-port",
-                    "0",
-                    *self.up_args,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        deadline = time.monotonic() + timeout
-        while not discovery.exists():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the collector exited: {self.output()}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise TimeoutError("the collector did not start")
-            time.sleep(0.02)
-        self.http_endpoint = json.loads(discovery.read_text())["http_endpoint"]
+        """Start with these fault options (the launcher's); none for a plain start."""
+        self.faults = faults
+        super().start(timeout=timeout)
         return self
-
-    def output(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
-
-    def query(self, sql: str) -> list[tuple]:
-        return [tuple(row) for row in EndpointReader(self.http_endpoint).query(sql).rows]
-
-    def health(self) -> dict[str, Any]:
-        import urllib.request
-
-        with urllib.request.urlopen(f"{self.http_endpoint}/health", timeout=10) as response:
-            return json.loads(response.read())
 
     def spooled_segments(self) -> list[Path]:
         return sorted((self.data_dir / "spool").glob("*.otlp"))
@@ -87,20 +49,13 @@ class FaultCollector:
         """Until the spool holds no segment: everything acknowledged is inserted."""
         deadline = time.monotonic() + timeout
         while self.spooled_segments():
-            assert self.process is not None and self.process.poll() is None, self.output()
+            assert self.process is not None and self.process.poll() is None, self.tail()
             assert time.monotonic() < deadline, f"spool not drained: {self.spooled_segments()}"
             time.sleep(0.1)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 120.0, *, check: bool = True) -> str:
         """SIGTERM, the clean stop; it must exit 0."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=120) == 0, self.output()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        return super().stop(timeout, check=check)
 
 
 class LoadSender:
@@ -172,12 +127,12 @@ class Stored:
         for span_id, count in collector.query(
             "SELECT SpanId, count() FROM otel_traces "
             f"WHERE SpanAttributes['forktrace.run.id'] = '{run_id}' GROUP BY SpanId"
-        ):
+        ).rows:
             stored.otel_traces[span_id] = count
         for span_id, count in collector.query(
             "SELECT span_id, count() FROM forktrace_spans "
             f"WHERE run_id = '{run_id}' GROUP BY span_id"
-        ):
+        ).rows:
             stored.forktrace_spans[span_id] = count
         stored.duplicated_traces = [
             trace_id
@@ -185,14 +140,14 @@ class Stored:
                 "SELECT DISTINCT TraceId FROM otel_traces "
                 f"WHERE SpanAttributes['forktrace.run.id'] = '{run_id}' AND SpanId IN ("
                 "SELECT SpanId FROM otel_traces GROUP BY SpanId HAVING count() > 1)"
-            )
+            ).rows
         ]
         stored.llm_calls = collector.query(
             f"SELECT sum(llm_calls) FROM forktrace_usage WHERE run_id = '{run_id}'"
-        )[0][0]
+        ).rows[0][0]
         stored.input_tokens = collector.query(
             f"SELECT input_tokens FROM forktrace_runs WHERE run_id = '{run_id}'"
-        )[0][0]
+        ).rows[0][0]
         return stored
 
     def assert_exactly_once(self, acknowledged: list[str], inserts: Path | None = None) -> None:
