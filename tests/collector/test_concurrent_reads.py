@@ -8,19 +8,15 @@ client serialises its queries), the first would be over and never seen."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from collector_process import CollectorProcess
 
-from forktrace.collector.reader import EndpointReader, QueryResult, open_reader
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "fuzz"))
-
-from otlp_fuzz import Collector
+from forktrace.collector.reader import QueryResult, open_reader
 
 Query = Callable[[str, dict[str, Any]], QueryResult]
 
@@ -72,16 +68,19 @@ def test_two_threads_query_one_client_reader_at_once(chdb_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
     """``forktrace up`` in a subprocess (this process keeps its own chDB engine)."""
-    running = Collector(Path(tmp_path_factory.mktemp("reading-collector"))).start()
-    yield running
-    running.stop()
+    running = CollectorProcess(tmp_path_factory.mktemp("reading-collector")).start()
+    try:
+        yield running
+        running.stop()
+    finally:
+        running.kill()
 
 
-def test_the_collector_answers_two_sql_requests_at_once(collector: Collector) -> None:
-    reader = EndpointReader(collector.http_endpoint)
-    slow, seen = answered_while_slow_runs(reader.query)
+def test_the_collector_answers_two_sql_requests_at_once(collector: CollectorProcess) -> None:
+    # each query a POST /api/sql of its own (an EndpointReader)
+    slow, seen = answered_while_slow_runs(collector.query)
     assert slow == [(42, 0, "a slow probe")]
     assert (1, 21) in seen, "no answer came while the slow query ran: the requests took turns"
     assert seen <= {(0, 21), (1, 21)}
