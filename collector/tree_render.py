@@ -135,7 +135,8 @@ def _branch_label(branch: dict[str, Any]) -> str:
 def _decision_label(d: dict[str, Any]) -> str:
     text = f"[cyan]? {escape(d['question'])}[/] → [bold]{escape(d['chosen'])}[/]"
     if d["options"]:
-        text += f" [bright_black]of {escape(', '.join(d['options']))}[/]"
+        # the options apart from the choice: "→ all three of a, b, all three" misread
+        text += f"  [bright_black](options: {escape(' · '.join(d['options']))})[/]"
     if d["confidence"] is not None:
         text += f"  confidence {d['confidence']:.2f}"
     if d["agent"]:

@@ -49,7 +49,7 @@ def test_tree_shows_forks_branches_outcomes_and_what_happened_in_each(reader):
         "✗ 1 patch  failed  (merge conflict)",
         "⊘ 2 vendor  abandoned  (human redirect)",
         "· 2.1 submodule  lost",
-        "? Vendor how? → both of copy, submodule  confidence 0.30",
+        "? Vendor how? → both  (options: copy · submodule)  confidence 0.30",
         'apply_patch({"file": "parser.py"}) failed: merge conflict',
         "alice redirect: stop vendoring",
         "A minimal patch keeps the diff small.",
