@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 import requests
+from collector_process import CollectorProcess
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from test_collector_otlp import FORKTRACE, CollectorProcess
+from test_collector_otlp import FORKTRACE
 
 from forktrace.collector.reader import EndpointReader, QueryError
 
@@ -70,6 +71,10 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def _count_sql(service: str) -> str:
+    return f"SELECT count() FROM otel_traces WHERE ServiceName = '{service}'"
+
+
 class Secured:
     def __init__(self, process: CollectorProcess, cert: Path) -> None:
         self.process = process
@@ -96,19 +101,12 @@ class Secured:
             timeout=60,
         )  # fmt: skip
 
+    # the process reads with the read token and certificate its discovery file names
     def count(self, service: str) -> int:
-        reader = EndpointReader(self.http, READ, ca_file=str(self.cert))
-        sql = f"SELECT count() FROM otel_traces WHERE ServiceName = '{service}'"
-        return reader.query(sql).rows[0][0]
+        return self.process.query(_count_sql(service)).rows[0][0]
 
     def wait_for(self, service: str, expected: int) -> int:
-        self.process.data_dir  # noqa: B018 - the process runs
-        reader = EndpointReader(self.http, READ, ca_file=str(self.cert))
-        process = self.process
-        process.query = reader.query  # type: ignore[method-assign]
-        return process.wait_for_count(
-            f"SELECT count() FROM otel_traces WHERE ServiceName = '{service}'", expected
-        )
+        return self.process.wait_for_count(_count_sql(service), expected)
 
     def metrics(self) -> dict[str, float]:
         text = requests.get(f"{self.http}/metrics", verify=self.cert, timeout=30).text
@@ -299,8 +297,7 @@ def test_limits_answer_with_clear_otlp_errors(secured: Secured) -> None:
     ).value.string_value = "é" * 1000  # 2,000 bytes in UTF-8
     assert secured.post(long.SerializeToString(), WRITE).status_code == 200
     assert secured.wait_for("limit-long", 1) == 1
-    reader = EndpointReader(secured.http, READ, ca_file=str(secured.cert))
-    value = reader.query(
+    value = secured.process.query(
         "SELECT SpanAttributes['gen_ai.prompt'] FROM otel_traces WHERE ServiceName = 'limit-long'"
     ).rows[0][0]
     assert value == "é" * 512 + "…[truncated 976 bytes]"

@@ -11,16 +11,15 @@ from __future__ import annotations
 import io
 import json
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pagejs
 import pytest
 import report_scenario as scenario
+from collector_process import CollectorProcess
 
 from forktrace.collector.reader import ClientReader
 from forktrace.collector.report import write_report
@@ -123,25 +122,15 @@ def test_report_through_a_running_collector(demo: dict[str, Any], tmp_path: Path
     """With a collector running, the CLI reads through its SQL endpoint (chDB
     lets only the collector open the store): the report must be the same."""
     data_dir = demo["data_dir"]
-    discovery = data_dir / "collector.json"
-    collector = subprocess.Popen(
-        [sys.executable, "-m", "forktrace.cli", "up", "--data-dir", str(data_dir),
-         "--grpc-port", "0", "--http-port", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    collector = CollectorProcess(data_dir, log=tmp_path / "collector.log").start()
     try:
-        deadline = time.monotonic() + 120
-        while not discovery.exists():
-            assert collector.poll() is None, "the collector exited"
-            assert time.monotonic() < deadline, "the collector did not start"
-            time.sleep(0.1)
         via_endpoint = tmp_path / "via-endpoint.html"
         _forktrace(
             "report", demo["main"]["run_id"], "-o", str(via_endpoint), "--data-dir", str(data_dir)
         )
+        collector.stop()
     finally:
-        collector.send_signal(signal.SIGTERM)
-        collector.wait(timeout=60)
+        collector.kill()
     assert _document(via_endpoint) == _document(demo["run_html"])
 
 
