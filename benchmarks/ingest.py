@@ -34,20 +34,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import json
 import multiprocessing
 import os
 import platform
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
+
+# tests/ holds the collector subprocess helper the test suites start `forktrace up` with
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from collector_process import CollectorProcess
 
 SPANS_PER_REQUEST = 100
 GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -242,14 +242,8 @@ def _generator(
 # --- measuring the collector ---------------------------------------------------------
 
 
-def _sql(endpoint: str, query: str) -> list:
-    request = urllib.request.Request(
-        f"{endpoint}/api/sql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.loads(response.read())["rows"]
+def _count(collector: CollectorProcess) -> int:
+    return collector.query("SELECT count() FROM otel_traces").rows[0][0]
 
 
 def _proc_status(pid: int, field: str) -> int:
@@ -273,33 +267,18 @@ def _machine_busy_seconds() -> float:
 
 
 def run_transport(transport: str, seconds: float, senders: int, data_dir: Path) -> dict:
-    collector = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "forktrace.cli",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    discovery = data_dir / "collector.json"
-    while not discovery.exists():
-        if collector.poll() is not None:
-            raise RuntimeError(collector.stdout.read())  # type: ignore[union-attr]
-        time.sleep(0.1)
-    found = json.loads(discovery.read_text())
-    http = found["http_endpoint"]
-    endpoint = found["grpc_endpoint"] if transport == "grpc" else http
-    before = _sql(http, "SELECT count() FROM otel_traces")[0][0]
-    cpu_before = _cpu_seconds(collector.pid)  # start-up (schema, engine) excluded
+    collector = CollectorProcess(data_dir).start()  # its output goes to data_dir/collector.log
+    try:
+        return _measure(collector, transport, seconds, senders)
+    finally:
+        collector.kill()  # only if the clean stop did not happen
+
+
+def _measure(collector: CollectorProcess, transport: str, seconds: float, senders: int) -> dict:
+    pid = collector.process.pid  # type: ignore[union-attr]
+    endpoint = collector.grpc_endpoint if transport == "grpc" else collector.http_endpoint
+    before = _count(collector)
+    cpu_before = _cpu_seconds(pid)  # start-up (schema, engine) excluded
     machine_before = _machine_busy_seconds()
 
     result: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
@@ -310,18 +289,17 @@ def run_transport(transport: str, seconds: float, senders: int, data_dir: Path) 
     sent = result.get()  # the generator builds its requests first; measure from its first send
     generator.join()
     while True:
-        stored = _sql(http, "SELECT count() FROM otel_traces")[0][0] - before
+        stored = _count(collector) - before
         if stored >= sent["spans"]:
             break
         # each count is a query the collector answers: poll gently, so its CPU
         # is the ingest's, not the benchmark's (0.5 s in a run of 40 s or more)
         time.sleep(0.5)
     drained = time.time()
-    cpu = _cpu_seconds(collector.pid) - cpu_before
+    cpu = _cpu_seconds(pid) - cpu_before
     machine = _machine_busy_seconds() - machine_before
-    peak_rss = _proc_status(collector.pid, "VmHWM")
-    collector.send_signal(signal.SIGTERM)
-    collector.wait(timeout=120)
+    peak_rss = _proc_status(pid, "VmHWM")
+    collector.stop(timeout=120)
     wall = drained - sent["started"]
     return {
         "transport": transport,

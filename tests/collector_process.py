@@ -7,8 +7,9 @@ does, in a process of its own. Its stdout and stderr go to a log file (a pipe
 nobody reads would fill and block the collector); a failed start or stop
 quotes the end of that log.
 
-Imported from tests/ (on sys.path under pytest, by tests/conftest.py's folder)
-and by ``benchmarks/fuzz.py`` through ``tests/fuzz/otlp_fuzz.py``.
+Imported from tests/ (on sys.path under pytest, by tests/conftest.py's folder),
+by ``benchmarks/ingest.py`` (which puts tests/ on sys.path) and by
+``benchmarks/fuzz.py`` through ``tests/fuzz/otlp_fuzz.py``.
 """
 
 from __future__ import annotations
