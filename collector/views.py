@@ -223,7 +223,7 @@ def fork_rows(bases: list[dict[str, Any]], branches: list[dict[str, Any]]) -> li
 
 # Statements of a tree fetched at once: the engine analyses each view on its own
 # thread (chDB releases the GIL), and two keep this machine's 2 cores busy (a
-# third gained nothing: benchmarks/results/queries.md).
+# third gained nothing, measured on the 10M-span benchmark data).
 TREE_WORKERS = 2
 
 
@@ -245,9 +245,10 @@ def run_tree(reader: Queryable, run_id: str, workers: int = TREE_WORKERS) -> Run
     views and the run's branches, not read from ``forktrace_runs`` and
     ``forktrace_forks``: both of those plan the whole branch machinery again,
     and planning, not reading, is most of a tree's time
-    (benchmarks/results/queries.md). The statements are independent and run
-    at once, so the reader must take queries from several threads
-    (``ClientReader`` with ``connect``, ``EndpointReader``)."""
+    (benchmarks/results/queries.md). The statements are independent: they
+    run at once on a reader that takes queries from several threads at once
+    (``ClientReader`` with ``connect``, ``EndpointReader``), and take turns on
+    one that does not."""
 
     def view(name: str) -> Callable[[], list[dict[str, Any]]]:
         return partial(run_view, reader, name, run_id)
