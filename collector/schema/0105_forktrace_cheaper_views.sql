@@ -30,30 +30,18 @@ FROM (
 -- (in chDB here: ~25 ms for this one, against ~5 ms through a plain view), so
 -- the logic lives here and forktrace_branches(run_id) only filters it.
 --
--- What a branch's whole subtree did is summed
--- once per run rather than once per branch: each branch lists its ancestors
--- (itself included, through each fork's parent branch), and one sumMap over
--- the run adds the branch's own work to every one of them. (0103 walked the
--- chain of parents of every row of the run for every branch: the same
--- answer, and a fifth of this view's analysis time.) sumMap leaves out a key
--- whose sums are all zero; indexOf then gives 0, and [0] reads 0.
+-- What a branch's whole subtree did is summed once per run rather than once
+-- per branch: each branch lists its ancestors (itself included, through each
+-- fork's parent branch), and one sumMap over the run adds the branch's own
+-- work to every one of them. (0103 walked the chain of parents of every row
+-- of the run for every branch: the same answer, and about a fifth of the
+-- view's analysis time.) sumMap leaves out a key whose sums are all zero;
+-- indexOf then gives 0, and [0] reads 0. The sums get their own subquery:
+-- the engine's analyser copies an alias's expression into every place it is
+-- used, and nine columns read them.
 CREATE OR REPLACE VIEW forktrace_all_branches${on_cluster} AS
-WITH
-    sumMap(
-        ancestors,
-        arrayResize([direct.1], length(ancestors), direct.1),
-        arrayResize([direct.2], length(ancestors), direct.2),
-        arrayResize([direct.3], length(ancestors), direct.3),
-        arrayResize([direct.4], length(ancestors), direct.4),
-        arrayResize([direct.5], length(ancestors), direct.5),
-        arrayResize([direct.6], length(ancestors), direct.6),
-        arrayResize([direct.7], length(ancestors), direct.7),
-        arrayResize([direct.8], length(ancestors), direct.8),
-        arrayResize([toUInt64(direct.9)], length(ancestors), toUInt64(direct.9))
-    ) OVER (PARTITION BY run_id) AS subtree,
-    indexOf(subtree.1, branch_id) AS at
 SELECT
-    * EXCEPT (direct, price_entries, parents, losing),
+    * EXCEPT (direct, price_entries, parents, losing, subtree, at),
     hasAny(ancestors, losing) AS in_waste,
     subtree.2[at] AS spans,
     subtree.3[at] AS llm_calls,
@@ -70,101 +58,118 @@ SELECT
 FROM (
     SELECT
         *,
-        mapFromArrays(
-            groupArray(branch_id) OVER (PARTITION BY run_id),
-            groupArray(parent_branch_id) OVER (PARTITION BY run_id)) AS parents,
-        groupArrayIf(branch_id, is_waste) OVER (PARTITION BY run_id) AS losing,
-        arrayFold(
-            (chain, step) -> if(parents[chain[-1]] != '', arrayPushBack(chain, parents[chain[-1]]), chain),
-            range(greatest(depth, 1)), [branch_id]) AS ancestors
+        sumMap(
+            ancestors,
+            arrayResize([direct.1], length(ancestors), direct.1),
+            arrayResize([direct.2], length(ancestors), direct.2),
+            arrayResize([direct.3], length(ancestors), direct.3),
+            arrayResize([direct.4], length(ancestors), direct.4),
+            arrayResize([direct.5], length(ancestors), direct.5),
+            arrayResize([direct.6], length(ancestors), direct.6),
+            arrayResize([direct.7], length(ancestors), direct.7),
+            arrayResize([direct.8], length(ancestors), direct.8),
+            arrayResize([toUInt64(direct.9)], length(ancestors), toUInt64(direct.9))
+        ) OVER (PARTITION BY run_id) AS subtree,
+        indexOf(subtree.1, branch_id) AS at
     FROM (
-        WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
         SELECT
-            b.run_id AS run_id,
-            b.fork_id AS fork_id,
-            f.name AS fork_name,
-            f.strategy AS strategy,
-            f.criterion AS criterion,
-            f.parent_branch_id AS parent_branch_id,
-            f.parent_branch_path AS fork_branch_path,
-            b.branch_id AS branch_id,
-            b.branch_path AS branch_path,
-            if(b.branch_path = '', 0, length(splitByChar('.', b.branch_path))) AS depth,
-            b.branch_index AS branch_index,
-            b.label AS label,
-            b.agent AS agent,
-            multiIf(
-                b.event_outcome != '', b.event_outcome,
-                b.own_outcome != '', b.own_outcome,
-                b.failed = 1, 'failed',
-                f.winner_branch_id != '' AND f.winner_branch_id = b.branch_id, 'won',
-                f.winner_branch_id != '', 'lost',
-                b.end IS NULL, 'running',
-                'completed'
-            ) AS outcome,
-            multiIf(
-                b.event_outcome_reason != '', b.event_outcome_reason,
-                b.own_outcome_reason != '', b.own_outcome_reason,
-                b.failed = 1, b.status_message,
-                ''
-            ) AS outcome_reason,
-            outcome = 'won' AS is_winner,
-            outcome IN ('lost', 'abandoned', 'failed', 'cancelled') AS is_waste,
-            b.start AS start,
-            b.end AS end,
-            intDiv(toUnixTimestamp64Nano(b.end) - toUnixTimestamp64Nano(b.start), 1000000) AS duration_ms,
-            b.status_message AS error,
-            -- the work done directly in this branch, and its cost
-            arrayMap(m -> arrayFirstIndex(p -> startsWith(m, p), prices.1), b.usage.1) AS price_entries,
-            (
-                b.spans, b.llm_calls, b.tool_calls, b.decisions, b.errors,
-                b.input_tokens, b.output_tokens,
-                arraySum(arrayMap(
-                    (e, i, o) -> if(e = 0, 0, (i * prices.2[e] + o * prices.3[e]) / 1e6),
-                    price_entries, b.usage.2, b.usage.3)),
-                arrayExists(e -> e = 0, price_entries)
-            ) AS direct
+            *,
+            mapFromArrays(
+                groupArray(branch_id) OVER (PARTITION BY run_id),
+                groupArray(parent_branch_id) OVER (PARTITION BY run_id)) AS parents,
+            groupArrayIf(branch_id, is_waste) OVER (PARTITION BY run_id) AS losing,
+            arrayFold(
+                (chain, step) -> if(parents[chain[-1]] != '', arrayPushBack(chain, parents[chain[-1]]), chain),
+                range(greatest(depth, 1)), [branch_id]) AS ancestors
         FROM (
+            WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
             SELECT
-                run_id,
-                branch_id,
-                CAST(max(fork_id), 'String') AS fork_id,
-                CAST(max(branch_path), 'String') AS branch_path,
-                CAST(max(branch_index), 'Int64') AS branch_index,
-                CAST(max(label), 'String') AS label,
-                CAST(max(agent), 'String') AS agent,
-                min(start) AS start,
-                max(end) AS end,
-                max(failed) AS failed,
-                CAST(max(status_message), 'String') AS status_message,
-                CAST(max(own_outcome), 'String') AS own_outcome,
-                CAST(max(own_outcome_reason), 'String') AS own_outcome_reason,
-                CAST(max(event_outcome), 'String') AS event_outcome,
-                CAST(max(event_outcome_reason), 'String') AS event_outcome_reason,
-                sum(spans) AS spans,
-                sum(llm_calls) AS llm_calls,
-                sum(tool_calls) AS tool_calls,
-                sum(decisions) AS decisions,
-                sum(errors) AS errors,
-                sum(input_tokens) AS input_tokens,
-                sum(output_tokens) AS output_tokens,
-                sumMap(usage_by_model) AS usage
-            FROM forktrace_branch_facts
-            GROUP BY run_id, branch_id
-        ) AS b
-        LEFT JOIN (
-            SELECT
-                run_id,
-                fork_id,
-                argMax(name, end) AS name,
-                argMax(strategy, end) AS strategy,
-                argMax(criterion, end) AS criterion,
-                argMax(winner_branch_id, end) AS winner_branch_id,
-                argMax(parent_branch_id, end) AS parent_branch_id,
-                argMax(parent_branch_path, end) AS parent_branch_path
-            FROM forktrace_fork_facts
-            GROUP BY run_id, fork_id
-        ) AS f ON f.run_id = b.run_id AND f.fork_id = b.fork_id
+                b.run_id AS run_id,
+                b.fork_id AS fork_id,
+                f.name AS fork_name,
+                f.strategy AS strategy,
+                f.criterion AS criterion,
+                f.parent_branch_id AS parent_branch_id,
+                f.parent_branch_path AS fork_branch_path,
+                b.branch_id AS branch_id,
+                b.branch_path AS branch_path,
+                if(b.branch_path = '', 0, length(splitByChar('.', b.branch_path))) AS depth,
+                b.branch_index AS branch_index,
+                b.label AS label,
+                b.agent AS agent,
+                multiIf(
+                    b.event_outcome != '', b.event_outcome,
+                    b.own_outcome != '', b.own_outcome,
+                    b.failed = 1, 'failed',
+                    f.winner_branch_id != '' AND f.winner_branch_id = b.branch_id, 'won',
+                    f.winner_branch_id != '', 'lost',
+                    b.end IS NULL, 'running',
+                    'completed'
+                ) AS outcome,
+                multiIf(
+                    b.event_outcome_reason != '', b.event_outcome_reason,
+                    b.own_outcome_reason != '', b.own_outcome_reason,
+                    b.failed = 1, b.status_message,
+                    ''
+                ) AS outcome_reason,
+                outcome = 'won' AS is_winner,
+                outcome IN ('lost', 'abandoned', 'failed', 'cancelled') AS is_waste,
+                b.start AS start,
+                b.end AS end,
+                intDiv(toUnixTimestamp64Nano(b.end) - toUnixTimestamp64Nano(b.start), 1000000) AS duration_ms,
+                b.status_message AS error,
+                -- the work done directly in this branch, and its cost
+                arrayMap(m -> arrayFirstIndex(p -> startsWith(m, p), prices.1), b.usage.1) AS price_entries,
+                (
+                    b.spans, b.llm_calls, b.tool_calls, b.decisions, b.errors,
+                    b.input_tokens, b.output_tokens,
+                    arraySum(arrayMap(
+                        (e, i, o) -> if(e = 0, 0, (i * prices.2[e] + o * prices.3[e]) / 1e6),
+                        price_entries, b.usage.2, b.usage.3)),
+                    arrayExists(e -> e = 0, price_entries)
+                ) AS direct
+            FROM (
+                SELECT
+                    run_id,
+                    branch_id,
+                    CAST(max(fork_id), 'String') AS fork_id,
+                    CAST(max(branch_path), 'String') AS branch_path,
+                    CAST(max(branch_index), 'Int64') AS branch_index,
+                    CAST(max(label), 'String') AS label,
+                    CAST(max(agent), 'String') AS agent,
+                    min(start) AS start,
+                    max(end) AS end,
+                    max(failed) AS failed,
+                    CAST(max(status_message), 'String') AS status_message,
+                    CAST(max(own_outcome), 'String') AS own_outcome,
+                    CAST(max(own_outcome_reason), 'String') AS own_outcome_reason,
+                    CAST(max(event_outcome), 'String') AS event_outcome,
+                    CAST(max(event_outcome_reason), 'String') AS event_outcome_reason,
+                    sum(spans) AS spans,
+                    sum(llm_calls) AS llm_calls,
+                    sum(tool_calls) AS tool_calls,
+                    sum(decisions) AS decisions,
+                    sum(errors) AS errors,
+                    sum(input_tokens) AS input_tokens,
+                    sum(output_tokens) AS output_tokens,
+                    sumMap(usage_by_model) AS usage
+                FROM forktrace_branch_facts
+                GROUP BY run_id, branch_id
+            ) AS b
+            LEFT JOIN (
+                SELECT
+                    run_id,
+                    fork_id,
+                    argMax(name, end) AS name,
+                    argMax(strategy, end) AS strategy,
+                    argMax(criterion, end) AS criterion,
+                    argMax(winner_branch_id, end) AS winner_branch_id,
+                    argMax(parent_branch_id, end) AS parent_branch_id,
+                    argMax(parent_branch_path, end) AS parent_branch_path
+                FROM forktrace_fork_facts
+                GROUP BY run_id, fork_id
+            ) AS f ON f.run_id = b.run_id AND f.fork_id = b.fork_id
+        )
     )
 );
 
