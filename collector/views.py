@@ -240,11 +240,43 @@ def _at_once(calls: dict[str, Callable[[], T]], workers: int) -> dict[str, T]:
             raise
 
 
+# The columns of forktrace_decisions, forktrace_tool_calls and
+# forktrace_llm_calls, each a selection of one kind of forktrace_all_activity:
+# a tree reads a run's activity once and splits it (tests keep these equal to
+# the views' columns, in order).
+ACTIVITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "decision": (
+        "run_id", "time", "span_id", "agent", "branch_id", "branch_path",
+        "question", "options", "chosen", "reasoning", "confidence", "maker", "duration_ms",
+    ),
+    "tool": (
+        "run_id", "time", "span_id", "tool_name", "call_id", "arguments", "result",
+        "arguments_hash", "duration_ms", "status", "error", "agent", "branch_id", "branch_path",
+    ),
+    "llm": (
+        "run_id", "time", "span_id", "agent", "branch_id", "branch_path", "model",
+        "input_tokens", "output_tokens", "reasoning_tokens", "price_entry", "cost",
+        "duration_ms", "status", "error", "reasoning",
+    ),
+}  # fmt: skip
+
+
+def split_activity(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows of ``forktrace_all_activity`` as the rows of the view of each kind."""
+    by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ACTIVITY_COLUMNS}
+    for row in rows:
+        columns = ACTIVITY_COLUMNS[row["kind"]]
+        by_kind[row["kind"]].append({column: row[column] for column in columns})
+    return by_kind
+
+
 def run_tree(reader: Queryable, run_id: str, workers: int = TREE_WORKERS) -> RunTree:
     """A run's tree. The run row and the forks are built from the cheap base
     views and the run's branches, not read from ``forktrace_runs`` and
-    ``forktrace_forks``: both of those plan the whole branch machinery again,
-    and planning, not reading, is most of a tree's time
+    ``forktrace_forks``: both of those analyse the whole branch machinery
+    again. The decisions, tool and model calls are read in one statement from
+    ``forktrace_all_activity``, so the run's spans are read once. Analysing
+    the views, and reading a run not read before, are most of a tree's time
     (benchmarks/results/queries.md). The statements are independent: they
     run at once on a reader that takes queries from several threads at once
     (``ClientReader`` with ``connect``, ``EndpointReader``), and take turns on
@@ -253,19 +285,17 @@ def run_tree(reader: Queryable, run_id: str, workers: int = TREE_WORKERS) -> Run
     def view(name: str) -> Callable[[], list[dict[str, Any]]]:
         return partial(run_view, reader, name, run_id)
 
-    def base() -> list[dict[str, Any]]:
-        sql = "SELECT * FROM forktrace_run_base WHERE run_id = {run:String}"
-        return _dicts(reader.query(sql, {"run": run_id}))
+    def where_run(source: str, order: str = "") -> Callable[[], list[dict[str, Any]]]:
+        sql = f"SELECT * FROM {source} WHERE run_id = {{run:String}}{order}"
+        return lambda: _dicts(reader.query(sql, {"run": run_id}))
 
-    # these statements, at once; the branches, the longest, first
+    # these statements, at once; the longest first
     rows = _at_once(
         {
             "branches": view("forktrace_branches"),
-            "base": base,
+            "activity": where_run("forktrace_all_activity", " ORDER BY time, span_id"),
+            "base": where_run("forktrace_run_base"),
             "fork_base": view("forktrace_fork_base"),
-            "decisions": view("forktrace_decisions"),
-            "tool_calls": view("forktrace_tool_calls"),
-            "llm_calls": view("forktrace_llm_calls"),
             "interventions": view("forktrace_interventions"),
         },
         workers,
@@ -273,12 +303,13 @@ def run_tree(reader: Queryable, run_id: str, workers: int = TREE_WORKERS) -> Run
     if not rows["base"]:
         raise RunNotFoundError(f"no run {run_id!r}")
     branches = rows["branches"]
+    activity = split_activity(rows["activity"])
     return RunTree(
         run=run_row(rows["base"][0], branches),
         forks=fork_rows(rows["fork_base"], branches),
         branches=branches,
-        decisions=rows["decisions"],
-        tool_calls=rows["tool_calls"],
-        llm_calls=rows["llm_calls"],
+        decisions=activity["decision"],
+        tool_calls=activity["tool"],
+        llm_calls=activity["llm"],
         interventions=rows["interventions"],
     )

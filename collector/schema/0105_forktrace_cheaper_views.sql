@@ -179,3 +179,78 @@ SELECT *
 FROM forktrace_all_branches
 WHERE {run_id:String} = '' OR run_id = {run_id:String}
 ORDER BY run_id, start, branch_path;
+
+-- What happened in every run, one row per decision, tool call and model call
+-- (kind: decision, tool, llm), with the columns of forktrace_decisions,
+-- forktrace_tool_calls and forktrace_llm_calls, which select from it. A plain
+-- view: filter it with WHERE run_id = ... (the filter and kind reach the sort
+-- key of forktrace_spans). `forktrace tree` reads a run's three kinds at once
+-- here: the run's spans are read and decompressed once instead of three times
+-- (on a run not read before, ~50 against ~90 ms in chDB at 10 million spans).
+CREATE OR REPLACE VIEW forktrace_all_activity${on_cluster} AS
+WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
+SELECT
+    run_id,
+    toString(kind) AS kind,
+    start AS time,
+    span_id,
+    toString(agent) AS agent,
+    branch_id,
+    branch_path,
+    intDiv(duration_ns, 1000000) AS duration_ms,
+    if(status = 'Error', 'error', 'ok') AS status,
+    status_message AS error,
+    -- decisions
+    attributes['forktrace.decision.question'] AS question,
+    if(isValidJSON(attributes['forktrace.decision.options']),
+        JSONExtract(attributes['forktrace.decision.options'], 'Array(String)'),
+        arrayFilter(o -> o != '', [attributes['forktrace.decision.options']])) AS options,
+    attributes['forktrace.decision.chosen'] AS chosen,
+    -- a decision's reasoning, or the model's
+    attributes[if(kind = 'llm', 'forktrace.llm.reasoning', 'forktrace.decision.reasoning')] AS reasoning,
+    toFloat64OrNull(attributes['forktrace.decision.confidence']) AS confidence,
+    attributes['forktrace.decision.maker'] AS maker,
+    -- tool calls
+    toString(tool_name) AS tool_name,
+    tool_call_id AS call_id,
+    tool_arguments AS arguments,
+    tool_result AS result,
+    tool_arguments_hash AS arguments_hash,
+    -- model calls
+    toString(model) AS model,
+    input_tokens,
+    output_tokens,
+    reasoning_tokens,
+    arrayFirstIndex(m -> startsWith(lower(model), m), prices.1) AS price_entry,
+    if(price_entry = 0, NULL,
+       (input_tokens * prices.2[price_entry] + output_tokens * prices.3[price_entry]) / 1e6) AS cost
+FROM forktrace_spans
+WHERE kind IN ('decision', 'tool', 'llm');
+
+-- The three views of 0103, with the same columns, now selections of
+-- forktrace_all_activity, in a total order (spans that start together are
+-- ordered by id, as `forktrace tree` orders them).
+CREATE OR REPLACE VIEW forktrace_decisions${on_cluster} AS
+SELECT
+    run_id, time, span_id, agent, branch_id, branch_path,
+    question, options, chosen, reasoning, confidence, maker, duration_ms
+FROM forktrace_all_activity
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'decision'
+ORDER BY run_id, time, span_id;
+
+CREATE OR REPLACE VIEW forktrace_tool_calls${on_cluster} AS
+SELECT
+    run_id, time, span_id, tool_name, call_id, arguments, result, arguments_hash,
+    duration_ms, status, error, agent, branch_id, branch_path
+FROM forktrace_all_activity
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'tool'
+ORDER BY run_id, time, span_id;
+
+CREATE OR REPLACE VIEW forktrace_llm_calls${on_cluster} AS
+SELECT
+    run_id, time, span_id, agent, branch_id, branch_path, model,
+    input_tokens, output_tokens, reasoning_tokens, price_entry, cost,
+    duration_ms, status, error, reasoning
+FROM forktrace_all_activity
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'llm'
+ORDER BY run_id, time, span_id;

@@ -1385,3 +1385,64 @@ FROM forktrace_all_branches
 WHERE {run_id:String} = '' OR run_id = {run_id:String}
 ORDER BY run_id, start, branch_path;
 
+CREATE OR REPLACE VIEW forktrace_all_activity ON CLUSTER forktrace AS
+WITH (SELECT (models, input_per_million, output_per_million) FROM forktrace_price_list) AS prices
+SELECT
+    run_id,
+    toString(kind) AS kind,
+    start AS time,
+    span_id,
+    toString(agent) AS agent,
+    branch_id,
+    branch_path,
+    intDiv(duration_ns, 1000000) AS duration_ms,
+    if(status = 'Error', 'error', 'ok') AS status,
+    status_message AS error,
+    attributes['forktrace.decision.question'] AS question,
+    if(isValidJSON(attributes['forktrace.decision.options']),
+        JSONExtract(attributes['forktrace.decision.options'], 'Array(String)'),
+        arrayFilter(o -> o != '', [attributes['forktrace.decision.options']])) AS options,
+    attributes['forktrace.decision.chosen'] AS chosen,
+    attributes[if(kind = 'llm', 'forktrace.llm.reasoning', 'forktrace.decision.reasoning')] AS reasoning,
+    toFloat64OrNull(attributes['forktrace.decision.confidence']) AS confidence,
+    attributes['forktrace.decision.maker'] AS maker,
+    toString(tool_name) AS tool_name,
+    tool_call_id AS call_id,
+    tool_arguments AS arguments,
+    tool_result AS result,
+    tool_arguments_hash AS arguments_hash,
+    toString(model) AS model,
+    input_tokens,
+    output_tokens,
+    reasoning_tokens,
+    arrayFirstIndex(m -> startsWith(lower(model), m), prices.1) AS price_entry,
+    if(price_entry = 0, NULL,
+       (input_tokens * prices.2[price_entry] + output_tokens * prices.3[price_entry]) / 1e6) AS cost
+FROM forktrace_spans
+WHERE kind IN ('decision', 'tool', 'llm');
+
+CREATE OR REPLACE VIEW forktrace_decisions ON CLUSTER forktrace AS
+SELECT
+    run_id, time, span_id, agent, branch_id, branch_path,
+    question, options, chosen, reasoning, confidence, maker, duration_ms
+FROM forktrace_all_activity
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'decision'
+ORDER BY run_id, time, span_id;
+
+CREATE OR REPLACE VIEW forktrace_tool_calls ON CLUSTER forktrace AS
+SELECT
+    run_id, time, span_id, tool_name, call_id, arguments, result, arguments_hash,
+    duration_ms, status, error, agent, branch_id, branch_path
+FROM forktrace_all_activity
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'tool'
+ORDER BY run_id, time, span_id;
+
+CREATE OR REPLACE VIEW forktrace_llm_calls ON CLUSTER forktrace AS
+SELECT
+    run_id, time, span_id, agent, branch_id, branch_path, model,
+    input_tokens, output_tokens, reasoning_tokens, price_entry, cost,
+    duration_ms, status, error, reasoning
+FROM forktrace_all_activity
+WHERE ({run_id:String} = '' OR run_id = {run_id:String}) AND kind = 'llm'
+ORDER BY run_id, time, span_id;
+

@@ -76,3 +76,22 @@ def test_a_failing_statement_fails_the_tree_with_its_error(clickhouse):
     with pytest.raises(QueryError, match="forktrace_interventions"):
         views.run_tree(reader, "run-a")
     reader.close()
+
+
+def test_the_activity_split_gives_each_kind_the_columns_of_its_view(reader):
+    views_of_kind = {
+        "decision": "forktrace_decisions",
+        "tool": "forktrace_tool_calls",
+        "llm": "forktrace_llm_calls",
+    }
+    activity = reader.query(
+        "SELECT * FROM forktrace_all_activity WHERE run_id = {run:String}", {"run": "run-a"}
+    ).dicts()
+    split = views.split_activity(activity)
+    for kind, view in views_of_kind.items():
+        rows = views.run_view(reader, view, "run-a")
+        assert rows, view
+        # the same columns, in the view's order, and the same rows
+        assert list(split[kind][0]) == list(rows[0]) == list(views.ACTIVITY_COLUMNS[kind])
+        key = lambda row: (row["time"], row["span_id"])  # noqa: E731
+        assert sorted(split[kind], key=key) == sorted(rows, key=key)
