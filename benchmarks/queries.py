@@ -5,7 +5,7 @@ spans go through otel_traces and every materialised view, as collector inserts
 do) into a throw-away chDB path, then times the queries the CLI runs:
 
 - the runs list: ``forktrace runs --last 50`` (``views.runs``);
-- a run tree: the branches view alone, and all seven queries of ``forktrace tree``
+- a run tree: the branches view alone, and all the statements of ``forktrace tree``
   (at once, as the CLI runs them);
 - a run's decisions.
 
@@ -212,7 +212,7 @@ def measure(plain_reader: Any, runs: int, repeat: int) -> dict[str, Timings]:
         "run tree: `forktrace_branches(run_id)`": timed(
             lambda: views.run_view(reader, "forktrace_branches", some_run()), repeat, reader
         ),
-        "run tree: all 7 queries of `forktrace tree`": timed(
+        "run tree: all 5 statements of `forktrace tree`": timed(
             lambda: views.run_tree(reader, some_run()), repeat, reader
         ),
         "a run's decisions (`forktrace_decisions(run_id)`)": timed(
