@@ -88,6 +88,7 @@ def up(
         DEFAULT_LIMITS.max_attribute_depth, help="Deeper nested values are refused."
     ),
     insert_workers: int = typer.Option(2, help="Spool segments inserted concurrently."),
+    query_clients: int = typer.Option(2, help="SQL requests (/api/sql) answered at once."),
     redact: str | None = typer.Option(
         None,
         envvar="FORKTRACE_REDACT",
@@ -123,6 +124,7 @@ def up(
             max_attribute_depth=max_attribute_depth,
         ),
         insert_workers=insert_workers,
+        query_clients=query_clients,
         redact=redact,
     )
     try:

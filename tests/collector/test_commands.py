@@ -40,3 +40,13 @@ def test_sql_on_a_data_dir_without_data_says_what_to_do(tmp_path):
     completed = run("sql", "SELECT 1", "--data-dir", str(tmp_path))
     assert completed.returncode == 1
     assert "forktrace up" in completed.stderr
+
+
+def test_up_refuses_worker_counts_below_one_before_opening_anything(tmp_path):
+    completed = run(
+        "up", "--data-dir", str(tmp_path), "--query-clients", "0", "--insert-workers", "0"
+    )
+    assert completed.returncode != 0
+    assert "query-clients must be at least 1, got 0" in completed.stderr + completed.stdout
+    assert "insert-workers must be at least 1, got 0" in completed.stderr + completed.stdout
+    assert not (tmp_path / "collector.json").exists()
