@@ -14,6 +14,7 @@ import base64
 import contextlib
 import datetime as dt
 import decimal
+import functools
 import ipaddress
 import json
 import os
@@ -220,9 +221,7 @@ class EndpointReader:
         except urllib.error.URLError as exc:
             raise QueryError(f"cannot reach the collector at {self.url}: {exc.reason}") from None
         types = answer["types"]
-        rows = [
-            tuple(revive(v, t) for v, t in zip(row, types, strict=False)) for row in answer["rows"]
-        ]
+        rows = revive_rows(answer["rows"], types)
         return QueryResult(column_names=answer["columns"], rows=rows, types=types)
 
     def close(self) -> None:
@@ -302,25 +301,54 @@ def _split_type_arguments(text: str) -> list[str]:
 def revive(value: Any, type_name: str) -> Any:
     """Turn a JSON value back into what clickhouse-connect returns for ``type_name``,
     so an endpoint reader gives the same Python values as a direct one."""
-    if value is None:
-        return None
+    reviver = _reviver(type_name)
+    return value if reviver is None or value is None else reviver(value)
+
+
+def revive_rows(rows: list[list[Any]], types: list[str]) -> list[tuple[Any, ...]]:
+    """``revive`` for whole rows: each column's conversion is worked out once,
+    and columns whose JSON value is already the Python one are left as they are."""
+    revivers = [(i, r) for i, r in enumerate(map(_reviver, types)) if r is not None]
+    if not revivers:
+        return [tuple(row) for row in rows]
+    revived = []
+    for row in rows:
+        for i, reviver in revivers:
+            if row[i] is not None:
+                row[i] = reviver(row[i])
+        revived.append(tuple(row))
+    return revived
+
+
+@functools.lru_cache(maxsize=512)
+def _reviver(type_name: str) -> Callable[[Any], Any] | None:
+    """The conversion of a non-null JSON value of ``type_name``; None when the
+    JSON value is the one clickhouse-connect gives (strings, numbers, lists)."""
     match = _WRAPPER.match(type_name)
     if match:
         wrapper, inner = match[1], match[2]
         if wrapper in ("Nullable", "LowCardinality"):
-            return revive(value, inner)
+            return _reviver(inner)
         if wrapper == "Array":
-            return [revive(v, inner) for v in value]
+            element = _reviver(inner)
+            if element is None:
+                return None
+            return lambda value: [None if v is None else element(v) for v in value]
         if wrapper == "Map":
             _, value_type = _split_type_arguments(inner)
-            return {k: revive(v, value_type) for k, v in value.items()}
-        element_types = [
-            part.split(" ", 1)[1] if re.match(r"^\w+ ", part) else part
+            item = _reviver(value_type)
+            if item is None:
+                return None
+            return lambda value: {k: None if v is None else item(v) for k, v in value.items()}
+        elements = [
+            _reviver(part.split(" ", 1)[1] if re.match(r"^\w+ ", part) else part)
             for part in _split_type_arguments(inner)
         ]
-        return tuple(revive(v, t) for v, t in zip(value, element_types, strict=False))
+        return lambda value: tuple(
+            v if r is None or v is None else r(v) for v, r in zip(value, elements, strict=False)
+        )
     if type_name.startswith("DateTime"):
-        return dt.datetime.fromisoformat(value)
+        return dt.datetime.fromisoformat
     if type_name.startswith("Date"):
-        return dt.date.fromisoformat(value)
-    return value
+        return dt.date.fromisoformat
+    return None

@@ -8,7 +8,7 @@ import io
 import json
 
 from forktrace.collector.output import render
-from forktrace.collector.reader import ClientReader, QueryResult, revive, to_json
+from forktrace.collector.reader import ClientReader, QueryResult, revive, revive_rows, to_json
 
 SQL = (
     "SELECT toDateTime64('2026-01-02 03:04:05.123456789', 9, 'UTC') AS ts, toDate('2026-01-02') AS day, "
@@ -22,6 +22,7 @@ def test_endpoint_json_revives_to_the_direct_values(clickhouse):
     wire = json.loads(json.dumps({"rows": direct.rows}, default=to_json))["rows"]
     revived = [tuple(revive(v, t) for v, t in zip(row, direct.types, strict=True)) for row in wire]
     assert revived == direct.rows
+    assert revive_rows(wire, direct.types) == direct.rows
     assert direct.column_names == ["ts", "day", "n", "m", "arr", "times", "pair", "nothing"]
     row = direct.rows[0]
     assert row[1] == dt.date(2026, 1, 2) and row[2] == 7 and row[3] == {"k": "v"} and row[7] is None
@@ -41,3 +42,18 @@ def test_output_formats():
     out = io.StringIO()
     render(result, "table", out)
     assert "name" in out.getvalue() and '{"k": "v"}' in out.getvalue()
+
+
+def test_nested_values_revive_inside_arrays_maps_and_tuples(clickhouse):
+    sql = (
+        "SELECT [(toDateTime64('2026-01-02 03:04:05', 9, 'UTC'), 'x')] AS pairs, "
+        "map('a', toDate('2026-01-02'), 'b', NULL) AS days, "
+        "[CAST(NULL, 'Nullable(DateTime64(9))')] AS maybe_times, "
+        "CAST(NULL, 'Nullable(DateTime64(9))') AS no_time"
+    )
+    direct = ClientReader(clickhouse, "test", owns_client=False).query(sql)
+    wire = json.loads(json.dumps({"rows": direct.rows}, default=to_json))["rows"]
+    assert revive_rows(wire, direct.types) == direct.rows
+    pairs, days, maybe_times, no_time = direct.rows[0]
+    assert isinstance(pairs[0][0], dt.datetime) and days["a"] == dt.date(2026, 1, 2)
+    assert days["b"] is None and maybe_times == [None] and no_time is None
