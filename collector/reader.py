@@ -144,7 +144,6 @@ class ClientReader:
         connect: Callable[[], Any] | None = None,
         clients: int = 2,
     ) -> None:
-        self.client = client
         self.source = source
         self._pool = ClientPool(connect, clients, first=client, owns_first=owns_client)
 
@@ -298,16 +297,11 @@ def _split_type_arguments(text: str) -> list[str]:
     return parts
 
 
-def revive(value: Any, type_name: str) -> Any:
-    """Turn a JSON value back into what clickhouse-connect returns for ``type_name``,
-    so an endpoint reader gives the same Python values as a direct one."""
-    reviver = _reviver(type_name)
-    return value if reviver is None or value is None else reviver(value)
-
-
 def revive_rows(rows: list[list[Any]], types: list[str]) -> list[tuple[Any, ...]]:
-    """``revive`` for whole rows: each column's conversion is worked out once,
-    and columns whose JSON value is already the Python one are left as they are."""
+    """Turn the rows of a JSON answer back into what clickhouse-connect returns
+    for ``types``, so an endpoint reader gives the same Python values as a
+    direct one. Each column's conversion is worked out once; columns whose JSON
+    value is already the Python one are left as they are."""
     revivers = [(i, r) for i, r in enumerate(map(_reviver, types)) if r is not None]
     if not revivers:
         return [tuple(row) for row in rows]

@@ -8,7 +8,7 @@ import io
 import json
 
 from forktrace.collector.output import render
-from forktrace.collector.reader import ClientReader, QueryResult, revive, revive_rows, to_json
+from forktrace.collector.reader import ClientReader, QueryResult, revive_rows, to_json
 
 SQL = (
     "SELECT toDateTime64('2026-01-02 03:04:05.123456789', 9, 'UTC') AS ts, toDate('2026-01-02') AS day, "
@@ -20,8 +20,6 @@ SQL = (
 def test_endpoint_json_revives_to_the_direct_values(clickhouse):
     direct = ClientReader(clickhouse, "test", owns_client=False).query(SQL, {"n": 7})
     wire = json.loads(json.dumps({"rows": direct.rows}, default=to_json))["rows"]
-    revived = [tuple(revive(v, t) for v, t in zip(row, direct.types, strict=True)) for row in wire]
-    assert revived == direct.rows
     assert revive_rows(wire, direct.types) == direct.rows
     assert direct.column_names == ["ts", "day", "n", "m", "arr", "times", "pair", "nothing"]
     row = direct.rows[0]
